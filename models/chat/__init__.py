@@ -1,0 +1,1 @@
+"""Chat LLM runtimes: one interface, several engines (transformers, vLLM)."""

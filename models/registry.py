@@ -1,0 +1,207 @@
+"""Model registry: resolves names, loads backends lazily (once), keeps a memory budget, unloads idle ones."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from models.settings import ModelSpec, RegistrySettings
+
+log = logging.getLogger(__name__)
+
+# backend name -> "module:Class". Imported on first use so that e.g. vllm is never imported
+# on a machine whose config does not name it.
+BACKENDS: dict[str, str] = {
+    "transformers": "models.chat.transformers_backend:TransformersChat",
+    "vllm": "models.chat.vllm_backend:VLLMChat",
+    "faster-whisper": "models.asr.whisper:WhisperASR",
+    "espeak-ng": "models.tts.espeak:EspeakTTS",
+    "piper": "models.tts.piper:PiperTTS",
+}
+
+
+class ModelBackend(Protocol):
+    """What every backend class offers the registry."""
+
+    @classmethod
+    def load(cls, spec: ModelSpec, path: Path) -> ModelBackend: ...
+
+    def close(self) -> None: ...
+
+
+class ModelNotFound(LookupError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"The model '{name}' does not exist. Available: {', '.join(known)}")
+        self.name = name
+
+
+class ModelLoadError(RuntimeError):
+    """The model exists in config but cannot be made resident (budget, missing files, engine error)."""
+
+
+@dataclass
+class _Slot:
+    spec: ModelSpec
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    backend: Any = None
+    users: int = 0
+    last_used: float = 0.0
+
+
+class ModelRegistry:
+    """Holds every configured model; `use(name)` lends a loaded backend for the span of a request."""
+
+    def __init__(
+        self,
+        specs: list[ModelSpec],
+        model_dir: Path,
+        settings: RegistrySettings,
+        backends: dict[str, str] | None = None,
+    ) -> None:
+        self._model_dir = model_dir
+        self._settings = settings
+        self._backends = backends or BACKENDS
+        self._slots: dict[str, _Slot] = {}
+        self._names: dict[str, str] = {}
+        for spec in specs:
+            if spec.backend not in self._backends:
+                raise ValueError(f"model {spec.id}: unknown backend '{spec.backend}'")
+            self._slots[spec.id] = _Slot(spec)
+            for name in (spec.id, *spec.aliases):
+                if name in self._names:
+                    raise ValueError(f"model name '{name}' is used twice in the model table")
+                self._names[name] = spec.id
+        self._budget_lock = asyncio.Lock()
+
+    # --- lookup ---------------------------------------------------------------------------
+    def specs(self) -> list[ModelSpec]:
+        return [slot.spec for slot in self._slots.values()]
+
+    def resolve(self, name: str, kind: str | None = None) -> ModelSpec:
+        model_id = self._names.get(name)
+        spec = self._slots[model_id].spec if model_id else None
+        if spec is None or (kind is not None and spec.kind != kind):
+            known = sorted(s.id for s in self.specs() if kind is None or s.kind == kind)
+            raise ModelNotFound(name, known)
+        return spec
+
+    def default(self, kind: str) -> ModelSpec:
+        """The first configured model of a kind (used when a request names none)."""
+        for spec in self.specs():
+            if spec.kind == kind:
+                return spec
+        raise ModelNotFound(f"<default {kind}>", [])
+
+    def is_loaded(self, model_id: str) -> bool:
+        return self._slots[model_id].backend is not None
+
+    def loaded_memory_gb(self) -> float:
+        return sum(s.spec.memory_gb for s in self._slots.values() if s.backend is not None)
+
+    def path_of(self, spec: ModelSpec) -> Path:
+        return spec.resolve_path(self._model_dir)
+
+    # --- lending --------------------------------------------------------------------------
+    @asynccontextmanager
+    async def use(self, name: str, kind: str | None = None) -> AsyncIterator[Any]:
+        """Lend the loaded backend of `name`, loading it first if needed."""
+        slot = self._slots[self.resolve(name, kind).id]
+        slot.users += 1
+        try:
+            backend = await self._ensure_loaded(slot)
+            yield backend
+        finally:
+            slot.users -= 1
+            slot.last_used = time.monotonic()
+
+    async def preload(self, names: list[str] | None = None) -> None:
+        for name in names if names is not None else self._settings.preload:
+            slot = self._slots[self.resolve(name).id]
+            await self._ensure_loaded(slot)
+            slot.last_used = time.monotonic()
+
+    async def _ensure_loaded(self, slot: _Slot) -> Any:
+        if slot.backend is not None:
+            return slot.backend
+        async with slot.lock:
+            if slot.backend is None:
+                await self._make_room(slot.spec)
+                slot.backend = await asyncio.to_thread(self._load, slot.spec)
+                log.info("loaded model %s (%s)", slot.spec.id, slot.spec.backend)
+        return slot.backend
+
+    def _load(self, spec: ModelSpec) -> Any:
+        module_name, _, class_name = self._backends[spec.backend].partition(":")
+        backend_cls = getattr(importlib.import_module(module_name), class_name)
+        path = self.path_of(spec)
+        if spec.path and not path.exists():
+            raise ModelLoadError(
+                f"model '{spec.id}' has no weights at {path}; "
+                f"run `localshang models pull {spec.id}` first"
+            )
+        try:
+            return backend_cls.load(spec, path)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"model '{spec.id}' failed to load: {exc}") from exc
+
+    async def _make_room(self, spec: ModelSpec) -> None:
+        """Unload idle models (least recently used first) until `spec` fits the memory budget."""
+        async with self._budget_lock:
+            budget = self._settings.memory_budget_gb
+            if spec.memory_gb > budget:
+                raise ModelLoadError(
+                    f"model '{spec.id}' needs {spec.memory_gb} GB, more than the whole "
+                    f"memory budget of {budget} GB"
+                )
+            idle = sorted(
+                (s for s in self._slots.values() if s.backend is not None and s.users == 0),
+                key=lambda s: s.last_used,
+            )
+            while self.loaded_memory_gb() + spec.memory_gb > budget and idle:
+                await self._unload(idle.pop(0))
+            if self.loaded_memory_gb() + spec.memory_gb > budget:
+                raise ModelLoadError(
+                    f"model '{spec.id}' needs {spec.memory_gb} GB but only "
+                    f"{budget - self.loaded_memory_gb():.1f} GB of the {budget} GB budget is "
+                    "free and every loaded model is in use; retry later"
+                )
+
+    async def _unload(self, slot: _Slot) -> None:
+        backend, slot.backend = slot.backend, None
+        if backend is not None:
+            await asyncio.to_thread(backend.close)
+            log.info("unloaded model %s", slot.spec.id)
+
+    async def unload_idle(self, now: float | None = None) -> list[str]:
+        """Unload every model unused for longer than the idle TTL; returns their ids."""
+        now = time.monotonic() if now is None else now
+        expired = [
+            s
+            for s in self._slots.values()
+            if s.backend is not None
+            and s.users == 0
+            and now - s.last_used > self._settings.idle_ttl_s
+        ]
+        for slot in expired:
+            async with slot.lock:
+                if slot.users == 0:
+                    await self._unload(slot)
+        return [s.spec.id for s in expired]
+
+    async def run_idle_sweeper(self) -> None:
+        """Background task: check for idle models a few times per TTL, until cancelled."""
+        interval = max(1.0, self._settings.idle_ttl_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            await self.unload_idle()
+
+    async def close(self) -> None:
+        for slot in self._slots.values():
+            await self._unload(slot)

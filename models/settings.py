@@ -1,0 +1,109 @@
+"""One settings object for localshang: YAML config file, overridden by LOCALSHANG_* env vars."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_ENV = "LOCALSHANG_CONFIG"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+ModelKind = Literal["chat", "asr", "tts"]
+
+
+class ModelSpec(BaseModel):
+    """One entry of the model table: what to load, with which backend, from where."""
+
+    id: str
+    aliases: list[str] = Field(default_factory=list)
+    kind: ModelKind
+    backend: str
+    path: str = Field("", description="folder (or file) relative to model_dir, or absolute")
+    options: dict[str, Any] = Field(default_factory=dict)
+    licence: str = "unknown"
+    memory_gb: float = Field(1.0, ge=0, description="resident size counted against the budget")
+    fetch: str | None = Field(None, description="name of the bundle scripts/fetch_models.py knows")
+
+    def resolve_path(self, model_dir: Path) -> Path:
+        path = Path(self.path).expanduser()
+        return path if path.is_absolute() else model_dir / path
+
+
+class ApiKey(BaseModel):
+    key: SecretStr
+    tenant: str = "default"
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    max_body_bytes: int = Field(2 * 1024 * 1024, description="JSON request bodies")
+    max_upload_bytes: int = Field(200 * 1024 * 1024, description="multipart uploads")
+    max_inflight_per_model: int = Field(64, description="running + queued before 429")
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys_from_strings(cls, value: Any) -> Any:
+        """Accept `["sk-a", "sk-b"]` or a comma-separated string as shorthand for default-tenant keys."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [{"key": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+class RegistrySettings(BaseModel):
+    memory_budget_gb: float = Field(16.0, gt=0)
+    idle_ttl_s: float = Field(900.0, gt=0, description="unload a model unused this long")
+    preload: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """Everything localshang reads at start-up. Env: LOCALSHANG_SERVER__PORT=9000 and so on."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOCALSHANG_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    model_dir: Path = Path("~/.local/share/localshang/models")
+    data_dir: Path = Path("~/.local/share/localshang/data")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    models: list[ModelSpec] = Field(default_factory=list)
+
+    @field_validator("model_dir", "data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from `config` (default: $LOCALSHANG_CONFIG or configs/default.yaml)."""
+    path = config or Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+
+    class SettingsFromFile(Settings):
+        model_config = SettingsConfigDict(**Settings.model_config, yaml_file=path)
+
+    return SettingsFromFile(**overrides)

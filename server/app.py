@@ -1,0 +1,56 @@
+"""The application factory: `create_app(settings)` builds a FastAPI app with its own registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from models.offline import enforce_offline
+from models.registry import ModelRegistry
+from models.settings import Settings
+from server.errors import install_error_handlers
+from server.limits import BodySizeLimit, InflightGate
+from server.routers import chat, health, models
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, registry: ModelRegistry | None = None) -> FastAPI:
+    enforce_offline()
+    registry = registry or ModelRegistry(settings.models, settings.model_dir, settings.registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await registry.preload()
+        sweeper = asyncio.create_task(registry.run_idle_sweeper())
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await registry.close()
+
+    app = FastAPI(title="localshang", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.gate = InflightGate(settings.server.max_inflight_per_model)
+    install_error_handlers(app)
+    for router in (health.router, models.router, chat.router):
+        app.include_router(router)
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(
+        BodySizeLimit,
+        max_body_bytes=settings.server.max_body_bytes,
+        max_upload_bytes=settings.server.max_upload_bytes,
+    )
+    return app

@@ -1,0 +1,1 @@
+"""Pydantic schemas mirroring the OpenAI API, one module per API family."""
