@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -46,7 +48,7 @@ class ApiKey(BaseModel):
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
-    api_keys: list[ApiKey] = Field(default_factory=list)
+    api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(2 * 1024 * 1024, description="JSON request bodies")
     max_upload_bytes: int = Field(200 * 1024 * 1024, description="multipart uploads")
     max_inflight_per_model: int = Field(64, description="running + queued before 429")
@@ -57,7 +59,12 @@ class ServerSettings(BaseModel):
     def _keys_from_strings(cls, value: Any) -> Any:
         """Accept `["sk-a", "sk-b"]` or a comma-separated string as shorthand for default-tenant keys."""
         if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+            text = value.strip()
+            value = (
+                json.loads(text)
+                if text.startswith("[")
+                else [part.strip() for part in text.split(",") if part.strip()]
+            )
         if isinstance(value, list):
             return [{"key": item} if isinstance(item, str) else item for item in value]
         return value
@@ -104,6 +111,6 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     path = config or Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
 
     class SettingsFromFile(Settings):
-        model_config = SettingsConfigDict(**Settings.model_config, yaml_file=path)
+        model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": path})
 
     return SettingsFromFile(**overrides)

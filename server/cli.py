@@ -1,0 +1,110 @@
+"""The `localshang` command: serve, and manage the local model folder."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from models.fetch import BUNDLES, FetchError, fetch
+from models.settings import ModelSpec, Settings, load_settings
+
+log = logging.getLogger("localshang")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localshang", description=__doc__)
+    parser.add_argument("--config", type=Path, help="YAML config (default: configs/default.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the OpenAI-compatible server")
+    serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default from config: 8000)")
+    serve.set_defaults(run=_serve)
+
+    models = commands.add_parser("models", help="list or fetch models")
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    model_commands.add_parser("list", help="configured models and whether weights are present")
+    pull = model_commands.add_parser("pull", help="fetch weights into the model dir")
+    pull.add_argument("names", nargs="*", help="model ids (default: every model with a source)")
+    models.set_defaults(run=_models)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings(args.config)
+    code: int = args.run(args, settings)
+    return code
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    server = settings.server.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    if not server.api_keys:
+        if not _is_loopback(server.host):
+            log.error(
+                "refusing to bind %s without API keys: set server.api_keys in the config or "
+                "LOCALSHANG_SERVER__API_KEYS, or bind 127.0.0.1",
+                server.host,
+            )
+            return 2
+        log.warning("no API keys configured: serving on %s (loopback) only", server.host)
+    settings = settings.model_copy(update={"server": server})
+    uvicorn.run(create_app(settings), host=server.host, port=server.port, log_level="info")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _models(args: argparse.Namespace, settings: Settings) -> int:
+    if args.models_command == "list":
+        for spec in settings.models:
+            present = "ready" if spec.resolve_path(settings.model_dir).exists() else "missing"
+            print(f"{spec.id:32} {spec.kind:5} {spec.backend:15} {present:8} {spec.licence}")
+        return 0
+    wanted = args.names or [s.id for s in settings.models if s.fetch]
+    by_name = {name: s for s in settings.models for name in (s.id, *s.aliases)}
+    failed = 0
+    for name in wanted:
+        spec = by_name.get(name)
+        source, target = _source_and_target(name, spec, settings)
+        if source is None:
+            print(
+                f"{name}: no source to fetch from (not a configured model with `fetch`, nor a bundle)"
+            )
+            failed += 1
+            continue
+        try:
+            print(f"{name}: {fetch(source, target)}")
+        except FetchError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _source_and_target(
+    name: str, spec: ModelSpec | None, settings: Settings
+) -> tuple[str | None, Path]:
+    if spec is not None:
+        return spec.fetch, spec.resolve_path(settings.model_dir)
+    return (name if name in BUNDLES else None), settings.model_dir / name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

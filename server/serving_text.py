@@ -1,0 +1,424 @@
+"""Serving logic of chat completions and completions: one code path for streamed and whole answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel
+
+from models.chat.base import ChatBackend, SamplingOptions, TextDelta
+from models.chat.reasoning import ReasoningSplitter
+from models.registry import ModelRegistry
+from models.settings import ModelSpec
+from server.errors import APIError
+from server.limits import InflightGate
+from server.schemas.text import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatDelta,
+    Completion,
+    CompletionChoice,
+    CompletionRequest,
+    SamplingRequest,
+    Usage,
+    new_id,
+    now,
+)
+
+
+@dataclass
+class _Choice:
+    """One choice being generated: its prompt, options and the text gathered so far."""
+
+    index: int
+    prompt: str
+    prompt_tokens: int
+    options: SamplingOptions
+    splitter: ReasoningSplitter | None
+    text: str = ""
+    reasoning: str = ""
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+class _Lease:
+    """The borrowed backend for one request, held until the answer (or stream) ends."""
+
+    def __init__(self, spec: ModelSpec, backend: ChatBackend, stack: AsyncExitStack) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.stack = stack
+
+
+class TextService:
+    def __init__(self, registry: ModelRegistry, gate: InflightGate) -> None:
+        self.registry = registry
+        self.gate = gate
+
+    # --- entry points ---------------------------------------------------------------------
+    async def chat(self, body: ChatCompletionRequest, request: Request) -> Any:
+        lease = await self._lease(body.model)
+        try:
+            backend = lease.backend
+            messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+            if any(m["role"] == "developer" for m in messages):  # OpenAI's newer name for system
+                messages = [
+                    m | {"role": "system"} if m["role"] == "developer" else m for m in messages
+                ]
+            try:
+                prompt = backend.render_chat(messages)
+            except Exception as exc:  # templates raise their own errors (e.g. role order)
+                raise APIError(
+                    400, f"Cannot apply the chat template: {exc}", param="messages"
+                ) from exc
+            options = self._options(body, backend, prompt, body.token_limit(), "messages")
+            options = self._with_response_format(body, backend, options)
+            reasoning = lease.spec.options.get("reasoning_parser") == "deepseek_r1"
+            choices = self._choices([prompt], body.n, options, backend, reasoning)
+        except BaseException:
+            await lease.stack.aclose()
+            raise
+        meta = (new_id("chatcmpl"), now(), body.model)
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return self._sse(lease, choices, _ChatChunks(*meta), include_usage)
+        await self._collect(lease, choices, request)
+        return ChatCompletion(
+            id=meta[0],
+            created=meta[1],
+            model=meta[2],
+            choices=[
+                ChatChoice(
+                    index=c.index,
+                    message=AssistantMessage(
+                        content=c.text, reasoning_content=c.reasoning if reasoning else None
+                    ),
+                    finish_reason=c.finish_reason,
+                )
+                for c in choices
+            ],
+            usage=_usage(choices),
+        )
+
+    async def complete(self, body: CompletionRequest, request: Request) -> Any:
+        lease = await self._lease(body.model)
+        try:
+            prompts = body.prompts()
+            if not prompts:
+                raise APIError(400, "prompt must not be empty", param="prompt")
+            option_sets = [
+                self._options(body, lease.backend, p, body.max_tokens, "prompt") for p in prompts
+            ]
+            choices = [
+                c
+                for i, (prompt, options) in enumerate(zip(prompts, option_sets, strict=True))
+                for c in self._choices([prompt], body.n, options, lease.backend, False, i * body.n)
+            ]
+        except BaseException:
+            await lease.stack.aclose()
+            raise
+        meta = (new_id("cmpl"), now(), body.model)
+        echo = body.echo
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return self._sse(lease, choices, _CompletionChunks(*meta, echo=echo), include_usage)
+        await self._collect(lease, choices, request)
+        return Completion(
+            id=meta[0],
+            created=meta[1],
+            model=meta[2],
+            choices=[
+                CompletionChoice(
+                    index=c.index,
+                    text=(c.prompt if echo else "") + c.text,
+                    finish_reason=c.finish_reason,
+                )
+                for c in choices
+            ],
+            usage=_usage(choices),
+        )
+
+    # --- request preparation --------------------------------------------------------------
+    async def _lease(self, model: str) -> _Lease:
+        spec = self.registry.resolve(model, kind="chat")
+        stack = AsyncExitStack()
+        try:
+            stack.enter_context(self.gate.enter(spec.id))
+            backend = await stack.enter_async_context(self.registry.use(spec.id))
+        except BaseException:
+            await stack.aclose()
+            raise
+        return _Lease(spec, backend, stack)
+
+    @staticmethod
+    def _options(
+        body: SamplingRequest,
+        backend: ChatBackend,
+        prompt: str,
+        max_tokens: int | None,
+        prompt_param: str,
+    ) -> SamplingOptions:
+        prompt_tokens = backend.count_tokens(prompt)
+        context = backend.context_length
+        room = context - prompt_tokens
+        if room <= 0 or (max_tokens is not None and max_tokens > room):
+            asked = f" and {max_tokens} in the completion" if max_tokens is not None else ""
+            raise APIError(
+                400,
+                f"This model's maximum context length is {context} tokens. However, you "
+                f"requested {prompt_tokens + (max_tokens or 0)} tokens ({prompt_tokens} in "
+                f"the {prompt_param}{asked}). Please reduce the length of the {prompt_param}"
+                + (" or completion." if max_tokens is not None else "."),
+                param=prompt_param,
+                code="context_length_exceeded",
+            )
+        return SamplingOptions(
+            max_tokens=max_tokens or room,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            seed=body.seed,
+            stop=body.stop_list(),
+            presence_penalty=body.presence_penalty,
+            frequency_penalty=body.frequency_penalty,
+        )
+
+    @staticmethod
+    def _with_response_format(
+        body: ChatCompletionRequest, backend: ChatBackend, options: SamplingOptions
+    ) -> SamplingOptions:
+        fmt = body.response_format
+        if fmt is None or fmt.type == "text":
+            return options
+        if not backend.supports_json_schema:
+            raise APIError(
+                400,
+                f"response_format '{fmt.type}' needs guided decoding, which the backend of "
+                f"model '{body.model}' does not offer; use a vLLM-served model.",
+                param="response_format",
+                code="unsupported_response_format",
+            )
+        if fmt.type == "json_object":
+            return replace(options, json_schema={"type": "object"})
+        schema = (fmt.json_schema or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise APIError(
+                400,
+                "response_format.json_schema.schema must be a JSON schema object",
+                param="response_format.json_schema",
+            )
+        return replace(options, json_schema=schema)
+
+    @staticmethod
+    def _choices(
+        prompts: Sequence[str],
+        n: int,
+        options: SamplingOptions,
+        backend: ChatBackend,
+        reasoning: bool,
+        first_index: int = 0,
+    ) -> list[_Choice]:
+        """n choices per prompt; a seeded request gives choice i the seed+i (distinct but repeatable)."""
+        choices: list[_Choice] = []
+        for prompt in prompts:
+            prompt_tokens = backend.count_tokens(prompt)
+            for i in range(n):
+                seeded = (
+                    options if options.seed is None else replace(options, seed=options.seed + i)
+                )
+                choices.append(
+                    _Choice(
+                        index=first_index + len(choices),
+                        prompt=prompt,
+                        prompt_tokens=prompt_tokens if i == 0 else 0,
+                        options=seeded,
+                        splitter=ReasoningSplitter() if reasoning else None,
+                    )
+                )
+        return choices
+
+    # --- running --------------------------------------------------------------------------
+    async def _collect(self, lease: _Lease, choices: list[_Choice], request: Request) -> None:
+        """Generate every choice to the end; abort if the client goes away meanwhile."""
+        async with lease.stack:
+            work = asyncio.ensure_future(_drain(self._run(lease.backend, choices)))
+            while not work.done():
+                done, _ = await asyncio.wait({work}, timeout=0.5)
+                if not done and await request.is_disconnected():
+                    work.cancel()
+                    break
+            await work
+
+    async def _run(
+        self, backend: ChatBackend, choices: list[_Choice]
+    ) -> AsyncIterator[tuple[_Choice, str, str]]:
+        """Run all choices concurrently; yield (choice, reasoning delta, content delta) as they come."""
+        queue: asyncio.Queue[tuple[_Choice, TextDelta] | BaseException | None] = asyncio.Queue()
+
+        async def pump(choice: _Choice) -> None:
+            stream = backend.generate(choice.prompt, choice.options)
+            try:
+                async for delta in stream:
+                    await queue.put((choice, delta))
+            except Exception as exc:
+                await queue.put(exc)
+            finally:
+                await stream.aclose()
+                await queue.put(None)
+
+        tasks = [asyncio.create_task(pump(c)) for c in choices]
+        try:
+            running = len(tasks)
+            while running:
+                item = await queue.get()
+                if item is None:
+                    running -= 1
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                choice, delta = item
+                reasoning, content = _split(choice, delta)
+                choice.completion_tokens = delta.completion_tokens
+                choice.finish_reason = delta.finish_reason or choice.finish_reason
+                if reasoning or content or delta.finish_reason:
+                    yield choice, reasoning, content
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _sse(
+        self,
+        lease: _Lease,
+        choices: list[_Choice],
+        chunks: _ChunkBuilder,
+        include_usage: bool,
+    ) -> AsyncIterator[str]:
+        async with lease.stack:
+            try:
+                for choice in choices:
+                    first = chunks.first(choice)
+                    if first is not None:
+                        yield _event(first)
+                async for choice, reasoning, content in self._run(lease.backend, choices):
+                    yield _event(chunks.delta(choice, reasoning, content))
+                if include_usage:
+                    yield _event(chunks.usage(_usage(choices)))
+            except APIError as exc:
+                yield _data(json.dumps(exc.body()))
+            except Exception as exc:  # the status line is sent; the error has to travel in-band
+                yield _data(json.dumps(APIError(500, f"generation failed: {exc}").body()))
+            yield _data("[DONE]")
+
+
+def _split(choice: _Choice, delta: TextDelta) -> tuple[str, str]:
+    """Route a delta's text into reasoning and content, accumulating both on the choice."""
+    if choice.splitter is None:
+        reasoning, content = "", delta.text
+    else:
+        part = choice.splitter.feed(delta.text)
+        reasoning, content = part.reasoning, part.content
+        if delta.finish_reason:
+            tail = choice.splitter.finish()
+            reasoning, content = reasoning + tail.reasoning, content + tail.content
+        if not choice.text:  # the answer after </think> starts with a blank line; drop it
+            content = content.lstrip("\n")
+        if not choice.reasoning:
+            reasoning = reasoning.lstrip("\n")
+    choice.reasoning += reasoning
+    choice.text += content
+    return reasoning, content
+
+
+async def _drain(stream: AsyncIterator[Any]) -> None:
+    async for _ in stream:
+        pass
+
+
+def _usage(choices: Sequence[_Choice]) -> Usage:
+    prompt = sum(c.prompt_tokens for c in choices)
+    completion = sum(c.completion_tokens for c in choices)
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def _data(payload: str) -> str:
+    return f"data: {payload}\n\n"
+
+
+def _event(model: BaseModel) -> str:
+    return _data(model.model_dump_json(exclude_none=False))
+
+
+class _ChunkBuilder(ABC):
+    """Shapes the SSE chunks of one API family (chat or legacy completions)."""
+
+    def __init__(self, chunk_id: str, created: int, model: str) -> None:
+        self.chunk_id, self.created, self.model = chunk_id, created, model
+
+    def first(self, choice: _Choice) -> BaseModel | None:
+        return None
+
+    @abstractmethod
+    def delta(self, choice: _Choice, reasoning: str, content: str) -> BaseModel: ...
+
+    @abstractmethod
+    def usage(self, usage: Usage) -> BaseModel: ...
+
+
+class _ChatChunks(_ChunkBuilder):
+    def _chunk(self, choices: list[ChatChunkChoice], usage: Usage | None = None) -> BaseModel:
+        return ChatCompletionChunk(
+            id=self.chunk_id, created=self.created, model=self.model, choices=choices, usage=usage
+        )
+
+    def first(self, choice: _Choice) -> BaseModel:
+        delta = ChatDelta(role="assistant", content="")
+        return self._chunk([ChatChunkChoice(index=choice.index, delta=delta)])
+
+    def delta(self, choice: _Choice, reasoning: str, content: str) -> BaseModel:
+        delta = ChatDelta(content=content or None, reasoning_content=reasoning or None)
+        # finish_reason is set by the delta that ended the choice, the last one yielded for it
+        finish = choice.finish_reason
+        return self._chunk([ChatChunkChoice(index=choice.index, delta=delta, finish_reason=finish)])
+
+    def usage(self, usage: Usage) -> BaseModel:
+        return self._chunk([], usage)
+
+
+class _CompletionChunks(_ChunkBuilder):
+    def __init__(self, chunk_id: str, created: int, model: str, echo: bool) -> None:
+        super().__init__(chunk_id, created, model)
+        self.echo = echo
+
+    def _chunk(self, choices: list[CompletionChoice], usage: Usage | None = None) -> BaseModel:
+        return Completion(
+            id=self.chunk_id, created=self.created, model=self.model, choices=choices, usage=usage
+        )
+
+    def first(self, choice: _Choice) -> BaseModel | None:
+        if not self.echo:
+            return None
+        return self._chunk(
+            [CompletionChoice(index=choice.index, text=choice.prompt, finish_reason=None)]
+        )
+
+    def delta(self, choice: _Choice, reasoning: str, content: str) -> BaseModel:
+        finish = choice.finish_reason
+        return self._chunk(
+            [CompletionChoice(index=choice.index, text=content, finish_reason=finish)]
+        )
+
+    def usage(self, usage: Usage) -> BaseModel:
+        return self._chunk([], usage)
