@@ -82,8 +82,7 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
     by_name = {name: s for s in settings.models for name in (s.id, *s.aliases)}
     failed = 0
     for name in wanted:
-        spec = by_name.get(name)
-        source, target = _source_and_target(name, spec, settings)
+        source, target = _source_and_target(name, by_name.get(name), settings)
         if source is None:
             print(
                 f"{name}: no source to fetch from (not a configured model with `fetch`, nor a bundle)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,7 +48,7 @@ class ChatBackend(ABC):
         """Number of tokens `prompt` occupies in the context."""
 
     @abstractmethod
-    def generate(self, prompt: str, options: SamplingOptions) -> AsyncIterator[TextDelta]:
+    def generate(self, prompt: str, options: SamplingOptions) -> AsyncGenerator[TextDelta, None]:
         """Stream the completion of `prompt`. Closing the iterator early aborts the generation."""
 
     def close(self) -> None:  # noqa: B027 - engines without resources to free keep this default
