@@ -24,6 +24,12 @@ def get_registry(request: Request) -> ModelRegistry:
 
 def get_tenant(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
     """The tenant of the bearer key; with no keys configured (loopback only) everyone is 'default'."""
+    tenant = _tenant_of(request, settings)
+    request.state.tenant = tenant  # for the access log
+    return tenant
+
+
+def _tenant_of(request: Request, settings: Settings) -> str:
     keys = settings.server.api_keys
     if not keys:
         return "default"

@@ -328,3 +328,33 @@ async def test_full_queue_answers_429_with_retry_after(
             CHAT, json={"model": "tiny-chat", "messages": HELLO, "max_tokens": 2}
         )
         assert again.status_code == 200  # the slot is given back when the stream ends
+
+
+async def test_access_log_has_ids_and_timings_but_never_bodies(
+    app_client: AppClient, tiny_chat_spec: ModelSpec, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "SKU-YW-88231 wholesale price 3.20 USD"
+    keys = [{"key": "sk-shop-a", "tenant": "shop-a"}]
+    with caplog.at_level("INFO", logger="localshang.access"):
+        async with app_client([tiny_chat_spec], api_keys=keys) as client:
+            r = await client.post(
+                CHAT,
+                json={
+                    "model": "tiny-chat",
+                    "messages": [{"role": "user", "content": secret}],
+                    "max_tokens": 3,
+                },
+                headers={"Authorization": "Bearer sk-shop-a"},
+            )
+    assert r.status_code == 200
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-request-id"]
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "localshang.access"]
+    assert any(
+        f"request_id={r.headers['x-request-id']}" in line
+        and "tenant=shop-a" in line
+        and "status=200" in line
+        for line in lines
+    )
+    assert not any(
+        "SKU-YW" in rec.getMessage() or "3.20" in rec.getMessage() for rec in caplog.records
+    )

@@ -1,0 +1,177 @@
+"""Benchmark: N concurrent chat requests through localshang's HTTP API vs the same engine called directly.
+
+    python scripts/bench_llm.py --tiny                                  # tiny random Qwen2, transformers
+    python scripts/bench_llm.py --backend vllm --tiny                   # same model on vLLM (+ vLLM's own server)
+    python scripts/bench_llm.py --path ~/.local/share/localshang/models/smollm2-135m-instruct \
+        --option gguf_file=SmolLM2-135M-Instruct.Q4_1.gguf
+
+Prints throughput (completion tokens/s) and time-to-first-token p50/p95 for each path, and the
+ratios localshang / raw engine (target: throughput >= 0.95x, TTFT p50 within +10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from models.chat.base import ChatBackend, SamplingOptions
+from models.registry import ModelRegistry
+from models.settings import ModelSpec, RegistrySettings, ServerSettings, Settings
+from server.app import create_app
+from tests.live import live_server
+
+PROMPT = [{"role": "user", "content": "Write a product description for a steel water bottle."}]
+
+
+@dataclass
+class Run:
+    label: str
+    wall_s: float
+    tokens: int
+    ttfts: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.tokens / self.wall_s
+
+    def ttft(self, q: float) -> float:
+        return (
+            statistics.quantiles(self.ttfts, n=100)[int(q * 100) - 1]
+            if len(self.ttfts) > 1
+            else self.ttfts[0]
+        )
+
+
+async def direct(backend: ChatBackend, n: int, max_tokens: int) -> Run:
+    prompt = backend.render_chat(PROMPT)
+
+    async def one(i: int) -> tuple[float, int]:
+        start, first, tokens = time.perf_counter(), 0.0, 0
+        options = SamplingOptions(max_tokens=max_tokens, temperature=1.0, seed=i)
+        async for delta in backend.generate(prompt, options):
+            if not first and delta.text:
+                first = time.perf_counter() - start
+            tokens = delta.completion_tokens
+        return first, tokens
+
+    start = time.perf_counter()
+    results = await asyncio.gather(*(one(i) for i in range(n)))
+    return Run(
+        "engine direct",
+        time.perf_counter() - start,
+        sum(t for _, t in results),
+        [f for f, _ in results],
+    )
+
+
+async def over_http(base_url: str, model: str, n: int, max_tokens: int, label: str) -> Run:
+    async def one(client: httpx.AsyncClient, i: int) -> tuple[float, int]:
+        body = {
+            "model": model,
+            "messages": PROMPT,
+            "max_tokens": max_tokens,
+            "temperature": 1.0,
+            "seed": i,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        start, first, tokens = time.perf_counter(), 0.0, 0
+        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if chunk["choices"] and chunk["choices"][0]["delta"].get("content") and not first:
+                    first = time.perf_counter() - start
+                if chunk.get("usage"):
+                    tokens = chunk["usage"]["completion_tokens"]
+        return first, tokens
+
+    limits = httpx.Limits(max_connections=n + 4)
+    async with httpx.AsyncClient(base_url=base_url, timeout=600, limits=limits) as client:
+        start = time.perf_counter()
+        results = await asyncio.gather(*(one(client, i) for i in range(n)))
+    return Run(
+        label, time.perf_counter() - start, sum(t for _, t in results), [f for f, _ in results]
+    )
+
+
+def report(runs: list[Run], baseline: Run) -> None:
+    print(
+        f"{'path':28} {'tok/s':>9} {'TTFT p50':>9} {'TTFT p95':>9} {'thr ratio':>9} {'p50 ratio':>9}"
+    )
+    for run in runs:
+        print(
+            f"{run.label:28} {run.throughput:9.1f} {run.ttft(0.5):9.3f} {run.ttft(0.95):9.3f} "
+            f"{run.throughput / baseline.throughput:9.3f} {run.ttft(0.5) / baseline.ttft(0.5):9.3f}"
+        )
+
+
+async def main_async(args: argparse.Namespace, spec: ModelSpec, workdir: Path) -> None:
+    settings = Settings(
+        model_dir=workdir,
+        data_dir=workdir / "data",
+        models=[spec],
+        server=ServerSettings(max_inflight_per_model=args.concurrency + 8),
+        registry=RegistrySettings(memory_budget_gb=1000),
+    )
+    app = create_app(settings)
+    registry: ModelRegistry = app.state.registry
+    runs: list[Run] = []
+    with live_server(app) as base_url:  # one engine, shared by both paths, in this process
+        async with registry.use(spec.id) as backend:
+            for _ in range(args.rounds):
+                await direct(backend, args.concurrency, args.max_tokens)  # warm-up and repeat
+                baseline = await direct(backend, args.concurrency, args.max_tokens)
+                runs.append(baseline)
+                runs.append(
+                    await over_http(
+                        base_url, spec.id, args.concurrency, args.max_tokens, "localshang HTTP"
+                    )
+                )
+    print(f"{spec.backend} · {args.concurrency} concurrent · {args.max_tokens} tokens each")
+    report(runs, max((r for r in runs if r.label == "engine direct"), key=lambda r: r.throughput))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
+    parser.add_argument("--path", type=Path, help="model folder (default: --tiny)")
+    parser.add_argument("--tiny", action="store_true", help="build and use the tiny random Qwen2")
+    parser.add_argument("--option", action="append", default=[], help="backend option KEY=VALUE")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if (args.path is None) == (not args.tiny):
+        parser.error("give exactly one of --path or --tiny")
+    options: dict[str, object] = {}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        options[key] = int(value) if value.isdigit() else value
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.path
+        if path is None:
+            from scripts.tiny_chat import build_tiny_chat_model
+
+            path = build_tiny_chat_model(Path(tmp) / "tiny-chat")
+        if args.backend == "transformers":
+            options.setdefault("max_batch_size", args.concurrency)
+        spec = ModelSpec(
+            id="bench", kind="chat", backend=args.backend, path=str(path), options=options
+        )
+        asyncio.run(main_async(args, spec, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
