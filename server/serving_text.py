@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel
 
-from models.chat.base import ChatBackend, SamplingOptions, TextDelta
+from models.chat.base import ChatBackend, RequestRejected, SamplingOptions, TextDelta
 from models.chat.reasoning import ReasoningSplitter
 from models.registry import ModelRegistry
 from models.settings import ModelSpec
@@ -284,6 +284,8 @@ class TextService:
                 if item is None:
                     running -= 1
                     continue
+                if isinstance(item, RequestRejected):
+                    raise APIError(400, f"The model refused the request: {item}") from item
                 if isinstance(item, BaseException):
                     raise item
                 choice, delta = item

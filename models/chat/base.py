@@ -33,6 +33,10 @@ class TextDelta:
     finish_reason: FinishReason | None = None
 
 
+class RequestRejected(ValueError):
+    """The engine refused this request's parameters (e.g. a JSON schema it cannot compile)."""
+
+
 class ChatBackend(ABC):
     """A loaded chat model. Engines keep their own objects private; callers see only this."""
 
