@@ -1,0 +1,322 @@
+"""Serving logic of transcriptions and translations: decode the upload, run Whisper, shape the answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from functools import partial
+from typing import Literal
+
+import numpy as np
+from fastapi import Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from models.asr import (
+    AudioDecodeError,
+    Segment,
+    TranscriptStream,
+    UnknownLanguage,
+    UnsupportedLanguage,
+    WhisperASR,
+    decode_audio,
+    language_code,
+    language_name,
+)
+from models.registry import ModelRegistry
+from server.errors import APIError
+from server.limits import InflightGate
+from server.schemas.stt import (
+    RESPONSE_FORMATS,
+    TIMESTAMP_GRANULARITIES,
+    DurationUsage,
+    Transcription,
+    TranscriptionRequest,
+    TranscriptionSegment,
+    TranscriptionVerbose,
+    TranscriptionWord,
+    TranscriptTextDeltaEvent,
+    TranscriptTextDoneEvent,
+    TranscriptTextSegmentEvent,
+    TranslationRequest,
+)
+
+log = logging.getLogger(__name__)
+
+# The longest audio decoded for a model unless its options say `max_audio_seconds`.
+DEFAULT_MAX_AUDIO_SECONDS = 3600.0
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+Task = Literal["transcribe", "translate"]
+
+
+class SpeechToTextService:
+    def __init__(self, registry: ModelRegistry, gate: InflightGate) -> None:
+        self.registry = registry
+        self.gate = gate
+
+    async def transcribe(self, body: TranscriptionRequest, request: Request) -> Response:
+        return await self._run(
+            body, request, "transcribe", body.language, body.timestamp_granularities
+        )
+
+    async def translate(self, body: TranslationRequest, request: Request) -> Response:
+        return await self._run(body, request, "translate", None, [])
+
+    # --- one path for both --------------------------------------------------------------------
+    async def _run(
+        self,
+        body: TranslationRequest,
+        request: Request,
+        task: Task,
+        language: str | None,
+        granularities: list[str],
+    ) -> Response:
+        spec = self.registry.resolve(body.model, kind="asr")
+        response_format = _response_format(body.response_format)
+        granularity = _granularities(granularities)
+        if not 0.0 <= body.temperature <= 1.0:
+            raise APIError(
+                400,
+                f"temperature must be between 0 and 1, got {body.temperature:g}",
+                param="temperature",
+                code="invalid_value",
+            )
+        code = _known_language(language)
+        max_seconds = float(spec.options.get("max_audio_seconds", DEFAULT_MAX_AUDIO_SECONDS))
+        words = "word" in granularity and (response_format == "verbose_json" or body.stream)
+
+        stack = AsyncExitStack()
+        try:
+            stack.enter_context(self.gate.enter(spec.id))
+            # decoded before the model is borrowed: a bad upload never loads a model
+            audio = await run_in_threadpool(_decode_upload, body.file, max_seconds)
+            backend: WhisperASR = await stack.enter_async_context(
+                self.registry.use(spec.id, kind="asr")
+            )
+            if code is not None:
+                try:
+                    code = backend.check_language(code)
+                except UnsupportedLanguage as exc:
+                    raise APIError(
+                        400, str(exc), param="language", code="unsupported_language"
+                    ) from exc
+            stream = await run_in_threadpool(
+                partial(
+                    backend.stream,
+                    audio,
+                    language=code,
+                    task=task,
+                    prompt=body.prompt,
+                    temperature=body.temperature,
+                    word_timestamps=words,
+                )
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+
+        if body.stream:
+            return StreamingResponse(
+                _events(stack, stream, task, words),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
+        async with stack:
+            segments = [s async for s in _segments(stream.segments, request)]
+        return _render(response_format, task, stream, segments, granularity)
+
+
+# --- request checks ---------------------------------------------------------------------------
+def _response_format(value: str) -> str:
+    if value not in RESPONSE_FORMATS:
+        raise APIError(
+            400,
+            f"Unsupported response_format '{value}'. Use one of: {', '.join(RESPONSE_FORMATS)}.",
+            param="response_format",
+            code="invalid_value",
+        )
+    return value
+
+
+def _granularities(values: list[str]) -> set[str]:
+    bad = [v for v in values if v not in TIMESTAMP_GRANULARITIES]
+    if bad:
+        raise APIError(
+            400,
+            f"Unsupported timestamp_granularities value '{bad[0]}'. Use 'segment', 'word' or both.",
+            param="timestamp_granularities",
+            code="invalid_value",
+        )
+    return set(values) or {"segment"}
+
+
+def _known_language(language: str | None) -> str | None:
+    if not language:
+        return None
+    try:
+        return language_code(language)
+    except UnknownLanguage as exc:
+        raise APIError(400, str(exc), param="language", code="unsupported_language") from exc
+
+
+def _decode_upload(upload: UploadFile, max_seconds: float) -> np.ndarray:
+    upload.file.seek(0)
+    try:
+        return decode_audio(upload.file, max_seconds=max_seconds)
+    except AudioDecodeError as exc:
+        name = f" '{upload.filename}'" if upload.filename else ""
+        raise APIError(400, f"File{name}: {exc}", param="file", code=exc.code) from exc
+
+
+# --- running ----------------------------------------------------------------------------------
+async def _segments(
+    segments: Iterator[Segment], request: Request | None = None
+) -> AsyncIterator[Segment]:
+    """Decode segment by segment off the event loop; stop early if the client has gone."""
+    while True:
+        segment = await run_in_threadpool(next, segments, None)
+        if segment is None:
+            return
+        yield segment
+        if request is not None and await request.is_disconnected():
+            log.info("client went away; transcription stopped after segment %d", segment.id)
+            return
+
+
+async def _events(
+    stack: AsyncExitStack, stream: TranscriptStream, task: Task, words: bool
+) -> AsyncIterator[str]:
+    """Server-sent events: a segment event and a text delta per segment, then the whole text."""
+    async with stack:
+        text = ""
+        try:
+            async for segment in _segments(stream.segments):
+                segment_id = f"seg_{segment.id}"
+                yield _event(
+                    TranscriptTextSegmentEvent(
+                        id=segment_id,
+                        start=segment.start,
+                        end=segment.end,
+                        text=segment.text.strip(),
+                        words=_words([segment]) if words else None,
+                    )
+                )
+                delta = segment.text if text else segment.text.lstrip()
+                text += delta
+                yield _event(TranscriptTextDeltaEvent(delta=delta, segment_id=segment_id))
+            yield _event(
+                TranscriptTextDoneEvent(
+                    text=text.strip(),
+                    language=_language_of(stream, task),
+                    duration=round(stream.duration, 3),
+                )
+            )
+        except Exception as exc:  # the status line is sent; the error has to travel in-band
+            log.exception("transcription failed mid-stream")
+            body = APIError(500, f"transcription failed: {exc}").body()
+            yield f"data: {json.dumps(body)}\n\n"
+
+
+def _event(
+    event: TranscriptTextSegmentEvent | TranscriptTextDeltaEvent | TranscriptTextDoneEvent,
+) -> str:
+    return f"event: {event.type}\ndata: {event.model_dump_json(exclude_none=True)}\n\n"
+
+
+# --- answers ----------------------------------------------------------------------------------
+def _render(
+    response_format: str,
+    task: Task,
+    stream: TranscriptStream,
+    segments: list[Segment],
+    granularity: set[str],
+) -> Response:
+    text = "".join(s.text for s in segments).strip()
+    usage = DurationUsage(seconds=round(stream.duration, 3))
+    if response_format == "text":
+        return PlainTextResponse(text)
+    if response_format == "srt":
+        return PlainTextResponse(to_srt(segments))
+    if response_format == "vtt":
+        return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
+    body: BaseModel
+    if response_format == "json":
+        body = Transcription(text=text, usage=usage)
+    else:
+        body = TranscriptionVerbose(
+            task=task,
+            language=_language_of(stream, task),
+            duration=round(stream.duration, 3),
+            text=text,
+            segments=[_segment(s) for s in segments] if "segment" in granularity else None,
+            words=_words(segments) if "word" in granularity else None,
+            usage=usage,
+        )
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True))
+
+
+def _language_of(stream: TranscriptStream, task: Task) -> str:
+    return "english" if task == "translate" else language_name(stream.language)
+
+
+def _segment(segment: Segment) -> TranscriptionSegment:
+    return TranscriptionSegment(
+        id=segment.id,
+        seek=segment.seek,
+        start=segment.start,
+        end=segment.end,
+        text=segment.text,
+        tokens=list(segment.tokens),
+        temperature=segment.temperature,
+        avg_logprob=segment.avg_logprob,
+        compression_ratio=segment.compression_ratio,
+        no_speech_prob=segment.no_speech_prob,
+    )
+
+
+def _words(segments: list[Segment]) -> list[TranscriptionWord]:
+    return [
+        TranscriptionWord(word=w.word.strip(), start=w.start, end=w.end, probability=w.probability)
+        for s in segments
+        for w in s.words
+    ]
+
+
+# --- subtitles --------------------------------------------------------------------------------
+def to_srt(segments: list[Segment]) -> str:
+    """SubRip: numbered cues, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, a blank line after each."""
+    cues = [s for s in segments if _cue_text(s.text)]
+    return "\n".join(
+        f"{n}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{_cue_text(s.text)}\n"
+        for n, s in enumerate(cues, start=1)
+    )
+
+
+def to_vtt(segments: list[Segment]) -> str:
+    """WebVTT: a header, then cues `HH:MM:SS.mmm --> HH:MM:SS.mmm` with their text escaped."""
+    cues = [s for s in segments if _cue_text(s.text)]
+    blocks = [
+        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{_vtt_escape(_cue_text(s.text))}\n"
+        for s in cues
+    ]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _cue_text(text: str) -> str:
+    # one line, and never the cue-timing arrow (it would end the cue early in both formats)
+    return " ".join(text.split()).replace("-->", "->")
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _timestamp(seconds: float, decimal_marker: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"
