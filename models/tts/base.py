@@ -1,0 +1,163 @@
+"""The text-to-speech interface every engine implements, and the plain types it speaks."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+# OpenAI's stock voice names: clients (and their defaults) send these; they mean "the model's
+# default voice" here unless the language/voice map of the model names them.
+OPENAI_VOICES = frozenset(
+    {
+        "alloy",
+        "ash",
+        "ballad",
+        "cedar",
+        "coral",
+        "echo",
+        "fable",
+        "marin",
+        "nova",
+        "onyx",
+        "sage",
+        "shimmer",
+        "verse",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SpeechAudio:
+    """Mono audio: `pcm` is int16, or float32 in [-1, 1], at `sample_rate` Hz."""
+
+    pcm: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / self.sample_rate
+
+    def to_int16(self) -> np.ndarray:
+        if self.pcm.dtype == np.int16:
+            return self.pcm
+        return (np.clip(self.pcm, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+    @staticmethod
+    def concatenate(parts: Iterable[SpeechAudio], sample_rate: int) -> SpeechAudio:
+        """Join parts of one rate (an empty list gives zero samples at `sample_rate`)."""
+        parts = list(parts)
+        if any(p.sample_rate != sample_rate for p in parts):
+            raise ValueError("cannot join audio of different sample rates")
+        pcm = [p.to_int16() for p in parts]
+        return SpeechAudio(np.concatenate(pcm) if pcm else np.zeros(0, np.int16), sample_rate)
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice a backend offers: `languages` are lower-case BCP-47-like tags, preferred first."""
+
+    id: str
+    languages: tuple[str, ...]
+    gender: str | None = None
+    name: str | None = None
+
+
+class UnknownVoice(ValueError):
+    """The requested voice is neither a voice id, a mapped language, nor an OpenAI stock name."""
+
+
+def language_tag(value: str) -> str:
+    """Normalise `en_US` / `EN-us` to `en-us`."""
+    return value.strip().replace("_", "-").lower()
+
+
+# Sentence ends: Latin punctuation followed by space, CJK full-width punctuation, or a new line.
+_SENTENCE_END = re.compile(r"(?<=[.!?;…])\s+|(?<=[。！？；])\s*|\n\s*")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Cut text into sentences for chunked synthesis; never returns empty pieces."""
+    return [piece.strip() for piece in _SENTENCE_END.split(text) if piece.strip()]
+
+
+class SpeechBackend(ABC):
+    """A loaded text-to-speech model. Engine objects stay private; callers see only this.
+
+    Subclasses set `default_voice` and `language_voices` (language tag -> voice id, the
+    engine's own preferences overlaid with the `languages` option of the model spec).
+    """
+
+    default_voice: str
+    language_voices: dict[str, str]
+
+    @abstractmethod
+    def voices(self) -> list[Voice]:
+        """Every voice of this model."""
+
+    @abstractmethod
+    def synthesize(self, text: str, voice: str, speed: float = 1.0) -> SpeechAudio:
+        """Speak `text` with `voice`: a voice id, or any name `resolve_voice` accepts.
+
+        `speed` uses the engine's own tempo control where it has one; the HTTP API leaves it
+        at 1.0 and changes tempo while encoding.
+        """
+
+    def synthesize_sentences(
+        self, text: str, voice: str, speed: float = 1.0
+    ) -> Iterator[SpeechAudio]:
+        """Speak `text` one sentence at a time, so a caller can send audio while the rest is made."""
+        for sentence in split_sentences(text):
+            yield self.synthesize(sentence, voice, speed)
+
+    def resolve_voice(self, name: str) -> str:
+        """Map a request's `voice` to a voice id: an id, a language (`zh`), or an OpenAI name."""
+        ids = {v.id.lower(): v.id for v in self.voices()}
+        wanted = name.strip().lower()
+        if wanted in ids:
+            return ids[wanted]
+        tag = language_tag(name)
+        while tag:
+            if tag in self.language_voices:
+                return self.language_voices[tag]
+            tag = tag.rpartition("-")[0]  # zh-hans-cn -> zh-hans -> zh
+        if wanted in OPENAI_VOICES:
+            return self.default_voice
+        raise UnknownVoice(
+            f"Voice '{name}' is not available for this model. Use a voice id or a language "
+            "code listed by GET /v1/audio/voices (e.g. 'en', 'zh')."
+        )
+
+    def close(self) -> None:  # noqa: B027 - engines without resources to free keep this default
+        """Free the engine's resources; the object is unusable afterwards."""
+
+
+def language_map(
+    voice_ids: Iterable[str], automatic: Mapping[str, str], configured: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The engine's own language -> voice preferences, overlaid with the configured map.
+
+    A configured entry that names no voice of the model is a configuration error (ValueError).
+    """
+    known = set(voice_ids)
+    result = dict(automatic)
+    for lang, voice_id in (configured or {}).items():
+        if voice_id not in known:
+            raise ValueError(f"languages: '{lang}' -> '{voice_id}', but there is no such voice")
+        result[language_tag(lang)] = voice_id
+    return result
+
+
+def pick_default_voice(
+    voice_ids: Iterable[str], language_voices: Mapping[str, str], configured: str | None
+) -> str:
+    """The configured default voice, else the English one, else the first."""
+    ids = list(voice_ids)
+    if configured is not None:
+        if configured not in ids:
+            raise ValueError(f"default_voice '{configured}' is not a voice of this model")
+        return configured
+    return language_voices.get("en", ids[0])

@@ -1,0 +1,56 @@
+"""Schemas of the OpenAI speech API (`POST /v1/audio/speech`) and our voice listing extension."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from models.tts.encode import MAX_SPEED, MIN_SPEED, AudioFormat
+
+MAX_INPUT_CHARS = 4096  # OpenAI's limit for `input`
+
+
+class SpeechRequest(BaseModel):
+    model: str
+    input: str = Field(max_length=MAX_INPUT_CHARS)
+    # A voice id of the model, a language code of its language map ("zh"), or an OpenAI
+    # stock name ("alloy": the model's default voice); also OpenAI's object form {"id": ...}.
+    # See GET /v1/audio/voices.
+    voice: str
+    response_format: AudioFormat = "mp3"
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    # Accepted for compatibility; the engines here have no instruction-following prosody.
+    instructions: str | None = Field(None, max_length=MAX_INPUT_CHARS)
+    # "audio": the encoded file, sent in chunks as sentences are spoken. "sse" is not offered.
+    stream_format: Literal["audio", "sse"] = "audio"
+
+    @field_validator("input")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("input must contain text to speak")
+        return value
+
+    @field_validator("voice", mode="before")
+    @classmethod
+    def _voice_id(cls, value: Any) -> Any:
+        return value.get("id") if isinstance(value, dict) else value
+
+
+# --- GET /v1/audio/voices (extension) ---------------------------------------------------------
+class VoiceCard(BaseModel):
+    id: str
+    object: Literal["voice"] = "voice"
+    model: str
+    name: str | None = None
+    languages: list[str]
+    gender: str | None = None
+    # language codes (of the model's language map) that select this voice, e.g. ["zh"]
+    default_for: list[str] = Field(default_factory=list)
+    default: bool = False  # the voice behind OpenAI stock names (alloy, ...)
+
+
+class VoiceList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[VoiceCard]
