@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-from models.fetch import fetch  # noqa: F401 - re-exported for tests and scripts
 from server.cli import main
 
 if __name__ == "__main__":

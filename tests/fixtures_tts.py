@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from models.settings import ModelSpec
-
-TEST_MODELS_ENV = "LOCALSHANG_TEST_MODELS"
-
-
-def models_cache_dir() -> Path:
-    return Path(os.environ.get(TEST_MODELS_ENV, "~/.cache/localshang/test-models")).expanduser()
 
 
 @pytest.fixture(scope="session")
@@ -31,22 +24,10 @@ def espeak_spec() -> ModelSpec:
 
 
 @pytest.fixture(scope="session")
-def piper_voice_dir() -> Path:
-    """The real `en_US-joe-medium` Piper voice, fetched once into the test model cache."""
+def piper_spec(piper_voice_dir: Path) -> ModelSpec:
     pytest.importorskip(
         "piper", reason="piper-tts is not installed (the `piper` extra)", exc_type=ImportError
     )
-    from models.fetch import FetchError
-    from scripts.fetch_models import fetch
-
-    try:
-        return fetch("piper-joe", models_cache_dir() / "piper-joe")
-    except FetchError as exc:
-        pytest.skip(f"the piper-joe voice cannot be fetched here: {exc}")
-
-
-@pytest.fixture(scope="session")
-def piper_spec(piper_voice_dir: Path) -> ModelSpec:
     return ModelSpec(
         id="piper-joe",
         kind="tts",
