@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from models.settings import ModelSpec
-from tests.fixtures_server import AppClient
+from server.app import create_app
+from tests.fixtures_server import AppClient, make_settings
+from tests.live import live_server
 
 CHAT = "/v1/chat/completions"
 HELLO = [{"role": "user", "content": "Write a title for a steel water bottle"}]
@@ -312,22 +315,34 @@ async def test_api_keys_are_required_when_configured(
 
 
 async def test_full_queue_answers_429_with_retry_after(
-    app_client: AppClient, tiny_chat_spec: ModelSpec
+    tmp_path: Path, tiny_chat_spec: ModelSpec
 ) -> None:
-    async with app_client([tiny_chat_spec], max_inflight_per_model=1) as client:
-        long = {"model": "tiny-chat", "messages": HELLO, "max_tokens": 200, "stream": True}
-        async with client.stream("POST", CHAT, json=long) as first:
-            assert first.status_code == 200
-            await first.aiter_lines().__anext__()  # the first request is now in flight
-            refused = await client.post(
+    # a real server: the in-process ASGI transport would buffer the first stream to its end
+    app = create_app(make_settings(tmp_path, [tiny_chat_spec], max_inflight_per_model=1))
+    with live_server(app) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            # greedy decoding of this prompt runs to max_tokens (no early end-of-turn)
+            long = {
+                "model": "tiny-chat",
+                "messages": HELLO,
+                "max_tokens": 500,
+                "temperature": 0,
+                "stream": True,
+            }
+            async with client.stream("POST", CHAT, json=long) as first:
+                assert first.status_code == 200
+                lines = first.aiter_lines()  # kept referenced: collecting it would close the stream
+                await lines.__anext__()  # the first request is now in flight
+                refused = await client.post(
+                    CHAT, json={"model": "tiny-chat", "messages": HELLO, "max_tokens": 2}
+                )
+                assert_openai_error(refused, 429)
+                assert refused.headers["retry-after"] == "1"
+            # closing the stream aborts it and gives the slot back
+            again = await client.post(
                 CHAT, json={"model": "tiny-chat", "messages": HELLO, "max_tokens": 2}
             )
-            assert_openai_error(refused, 429)
-            assert refused.headers["retry-after"] == "1"
-        again = await client.post(
-            CHAT, json={"model": "tiny-chat", "messages": HELLO, "max_tokens": 2}
-        )
-        assert again.status_code == 200  # the slot is given back when the stream ends
+            assert again.status_code == 200
 
 
 async def test_access_log_has_ids_and_timings_but_never_bodies(
