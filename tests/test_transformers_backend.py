@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -267,29 +266,3 @@ def test_incremental_detokenizer_never_splits_a_chinese_character(
     assert "".join(pieces) == text
     assert not any("\ufffd" in piece for piece in pieces)
     assert sum(1 for piece in pieces if piece) > 5  # streamed, not all at the end
-
-
-@pytest.mark.real_weights
-@session_loop
-async def test_smollm2_knows_the_capital_of_france(tmp_path: Path) -> None:
-    folder = os.environ.get("LOCALSHANG_SMOLLM2_DIR")
-    ggufs = sorted(Path(folder).glob("*.gguf")) if folder else []
-    if not ggufs:
-        pytest.skip("set LOCALSHANG_SMOLLM2_DIR to a folder holding the SmolLM2 GGUF")
-    spec = ModelSpec(
-        id="smollm2",
-        kind="chat",
-        backend="transformers",
-        path=str(ggufs[0].parent),
-        options={"gguf_file": ggufs[0].name, "context_length": 2048},
-    )
-    registry = ModelRegistry([spec], tmp_path, RegistrySettings())
-    try:
-        async with registry.use("smollm2") as smollm2:
-            prompt = smollm2.render_chat(
-                [{"role": "user", "content": "What is the capital of France?"}]
-            )
-            answer = await text_of(smollm2, prompt, max_tokens=32, temperature=0)
-    finally:
-        await registry.close()
-    assert "Paris" in answer
