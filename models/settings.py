@@ -76,6 +76,29 @@ class RegistrySettings(BaseModel):
     preload: list[str] = Field(default_factory=list)
 
 
+class JobSettings(BaseModel):
+    """The job system: where it keeps its database, and how many jobs run at once per resource."""
+
+    database: Path | None = Field(None, description="SQLite file (default: <data_dir>/jobs.sqlite3)")
+    concurrency: dict[str, int] = Field(
+        default_factory=lambda: {"llm": 2, "media": 1},
+        description="jobs running at once per resource; more wait in the queue",
+    )
+    default_concurrency: int = Field(1, ge=1, description="for resources not named above")
+    max_resumes: int = Field(
+        2, ge=0, description="times a job interrupted by a crash is resumed before it is failed"
+    )
+    max_parallel_generations: int = Field(
+        8, ge=1, description="concurrent generate calls one pipeline run makes (the engine batches)"
+    )
+    types: dict[str, str] = Field(
+        default_factory=dict, description='extra job types: name -> "module:attribute"'
+    )
+
+    def workers_for(self, resource: str) -> int:
+        return max(1, self.concurrency.get(resource, self.default_concurrency))
+
+
 class Settings(BaseSettings):
     """Everything localshang reads at start-up. Env: LOCALSHANG_SERVER__PORT=9000 and so on."""
 
@@ -88,6 +111,10 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     models: list[ModelSpec] = Field(default_factory=list)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+
+    def jobs_database(self) -> Path:
+        return self.jobs.database or self.data_dir / "jobs.sqlite3"
 
     @field_validator("model_dir", "data_dir")
     @classmethod

@@ -14,9 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +111,55 @@ async def over_http(base_url: str, model: str, n: int, max_tokens: int, label: s
     )
 
 
+@contextmanager
+def vllm_own_server(spec: ModelSpec) -> Iterator[str]:
+    """vLLM's OpenAI server on the same folder and engine settings, as a child process."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kv_bytes = int(float(spec.options.get("kv_cache_space_gb", 1)) * 2**30)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        spec.path,
+        "--served-model-name",
+        spec.id,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--enforce-eager",
+        "--disable-log-stats",
+        "--kv-cache-memory-bytes",
+        str(kv_bytes),
+    ]
+    if "max_model_len" in spec.options:
+        cmd += ["--max-model-len", str(spec.options["max_model_len"])]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("vLLM's own server did not start")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def http_run(url: str, model: str, n: int, max_tokens: int, label: str) -> Run:
+    return asyncio.run(over_http(url, model, n, max_tokens, label))
+
+
 def report(runs: list[Run], baseline: Run) -> None:
     print(
         f"{'path':28} {'tok/s':>9} {'TTFT p50':>9} {'TTFT p95':>9} {'thr ratio':>9} {'p50 ratio':>9}"
@@ -115,7 +171,7 @@ def report(runs: list[Run], baseline: Run) -> None:
         )
 
 
-async def main_async(args: argparse.Namespace, spec: ModelSpec, workdir: Path) -> None:
+def measure(args: argparse.Namespace, spec: ModelSpec, workdir: Path) -> None:
     settings = Settings(
         model_dir=workdir,
         data_dir=workdir / "data",
@@ -125,18 +181,38 @@ async def main_async(args: argparse.Namespace, spec: ModelSpec, workdir: Path) -
     )
     app = create_app(settings)
     registry: ModelRegistry = app.state.registry
+    # One engine shared by both paths. vLLM binds to the loop of its first request, so the
+    # direct path runs on the server's own loop too.
+    server_loop = asyncio.new_event_loop()
+
+    def engine_direct() -> Run:
+        async def lend() -> Run:
+            async with registry.use(spec.id) as backend:
+                return await direct(backend, args.concurrency, args.max_tokens)
+
+        return asyncio.run_coroutine_threadsafe(lend(), server_loop).result()
+
+    # The HTTP client runs in its own process, as real clients do: in this one it would compete
+    # with the server for the GIL and bill its own JSON parsing to localshang.
+    client = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+    def http(url: str, label: str) -> Run:
+        job = client.submit(http_run, url, spec.id, args.concurrency, args.max_tokens, label)
+        return job.result()
+
     runs: list[Run] = []
-    with live_server(app) as base_url:  # one engine, shared by both paths, in this process
-        async with registry.use(spec.id) as backend:
-            for _ in range(args.rounds):
-                await direct(backend, args.concurrency, args.max_tokens)  # warm-up and repeat
-                baseline = await direct(backend, args.concurrency, args.max_tokens)
-                runs.append(baseline)
-                runs.append(
-                    await over_http(
-                        base_url, spec.id, args.concurrency, args.max_tokens, "localshang HTTP"
-                    )
-                )
+    with live_server(app, server_loop) as base_url:
+        for _ in range(args.rounds):
+            engine_direct()  # warm-up, then measured
+            runs.append(engine_direct())
+            runs.append(http(base_url, "localshang HTTP"))
+        if spec.backend == "vllm":  # free our engine first: two would not fit side by side
+            asyncio.run_coroutine_threadsafe(registry.close(), server_loop).result()
+    if spec.backend == "vllm":
+        with vllm_own_server(spec) as vllm_url:
+            http(vllm_url, "warm-up")
+            runs.append(http(vllm_url, "vLLM's own server"))
+    client.shutdown()
     print(f"{spec.backend} · {args.concurrency} concurrent · {args.max_tokens} tokens each")
     report(runs, max((r for r in runs if r.label == "engine direct"), key=lambda r: r.throughput))
 
@@ -170,7 +246,7 @@ def main() -> None:
         spec = ModelSpec(
             id="bench", kind="chat", backend=args.backend, path=str(path), options=options
         )
-        asyncio.run(main_async(args, spec, Path(tmp)))
+        measure(args, spec, Path(tmp))
 
 
 if __name__ == "__main__":

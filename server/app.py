@@ -15,7 +15,8 @@ from models.registry import ModelRegistry
 from models.settings import Settings
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit, InflightGate
-from server.routers import chat, health, models
+from server.observability import AccessLog
+from server.routers import chat, health, jobs, models, speech, stt, text_pipelines, video
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.registry = registry
     app.state.gate = InflightGate(settings.server.max_inflight_per_model)
     install_error_handlers(app)
-    for router in (health.router, models.router, chat.router):
-        app.include_router(router)
+    for module in (health, models, chat, stt, speech, text_pipelines, jobs, video):
+        app.include_router(module.router)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -53,4 +54,5 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         max_body_bytes=settings.server.max_body_bytes,
         max_upload_bytes=settings.server.max_upload_bytes,
     )
+    app.add_middleware(AccessLog)  # outermost: logs and stamps every response, 413s included
     return app

@@ -3,4 +3,9 @@
 pytest_plugins = [
     "tests.fixtures_chat",
     "tests.fixtures_server",
+    "tests.fixtures_real",
+    "tests.fixtures_stt",
+    "tests.fixtures_tts",
+    "tests.fixtures_video",
+    "tests.fixtures_jobs",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -12,10 +13,18 @@ from fastapi import FastAPI
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) while the server runs; stop it afterwards."""
+def live_server(app: FastAPI, loop: asyncio.AbstractEventLoop | None = None) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) while the server runs; stop it afterwards.
+
+    Pass `loop` to serve on an event loop of your own (to run other coroutines on it too).
+    """
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    if loop is None:
+        thread = threading.Thread(target=server.run, daemon=True)
+    else:
+        thread = threading.Thread(
+            target=loop.run_until_complete, args=(server.serve(),), daemon=True
+        )
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:

@@ -1,0 +1,1 @@
+"""Persistent, resumable, cancellable jobs: store, artifact files, worker pools and job types."""

@@ -1,0 +1,158 @@
+"""JobService: the one object the HTTP routes and tests talk to about jobs and glossaries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from models.settings import JobSettings, Settings
+from pipelines.errors import InvalidInput, NotFound
+from pipelines.jobs.artifacts import ArtifactFiles
+from pipelines.jobs.context import JobServices
+from pipelines.jobs.runner import JobRunner
+from pipelines.jobs.sqlite_store import SQLiteJobStore
+from pipelines.jobs.store import GlossaryStore, JobStore
+from pipelines.jobs.types import BUILTIN_JOB_TYPES, ArtifactRecord, JobRecord, JobState, JobTypes
+
+
+class Store(JobStore, GlossaryStore, Protocol):
+    """A backend that keeps both jobs and glossaries (SQLite now; PostgreSQL later)."""
+
+
+def validation_message(exc: ValidationError, prefix: str) -> tuple[str, str]:
+    """(message, param) of the first error, in the words the HTTP layer uses."""
+    first = exc.errors()[0]
+    param = ".".join([prefix, *(str(p) for p in first["loc"])]) if prefix else ""
+    param = param or ".".join(str(p) for p in first["loc"])
+    return f"{first['msg']}: '{param}'", param
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Store,
+        files: ArtifactFiles,
+        types: JobTypes,
+        registry: Any,
+        settings: Settings,
+        job_settings: JobSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.files = files
+        self.types = types
+        self.settings = job_settings or settings.jobs
+        self.services = JobServices(
+            registry=registry, settings=settings, glossaries=store, jobs=self.settings
+        )
+        self.runner = JobRunner(store, files, types, self.services, self.settings)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, registry: Any, types: JobTypes | None = None
+    ) -> JobService:
+        """SQLite in <data_dir>, artifacts in <data_dir>/jobs, built-in + configured job types."""
+        job_settings = settings.jobs
+        types = types or JobTypes.from_table({**BUILTIN_JOB_TYPES, **job_settings.types})
+        return cls(
+            SQLiteJobStore(settings.jobs_database()),
+            ArtifactFiles(settings.data_dir / "jobs"),
+            types,
+            registry,
+            settings,
+            job_settings,
+        )
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.runner.start()
+
+    async def close(self) -> None:
+        try:
+            await self.runner.stop()
+        finally:
+            await self.store.close()
+
+    # --- jobs -----------------------------------------------------------------------------
+    async def submit(self, tenant: str, type_name: str, input: dict[str, Any]) -> JobRecord:
+        job_type = self.types.get(type_name)
+        try:
+            model = job_type.input_model.model_validate(input)
+        except ValidationError as exc:
+            message, param = validation_message(exc, "input")
+            raise InvalidInput(message, param=param, code="invalid_input") from exc
+        if job_type.prepare is not None:
+            model = await job_type.prepare(model, tenant, self.services)
+        job = await self.store.create(
+            tenant=tenant,
+            type=job_type.name,
+            resource=job_type.resource,
+            input=model.model_dump(mode="json"),
+            stage_count=len(job_type.stages),
+        )
+        self.runner.submitted(job)
+        return await self.get(tenant, job.id)
+
+    async def get(self, tenant: str, job_id: str) -> JobRecord:
+        job = await self.store.get(job_id, tenant)
+        if job is None:  # another tenant's job does not exist, as far as this caller knows
+            raise NotFound(f"No job with id '{job_id}'", param="job_id", code="job_not_found")
+        return dataclasses.replace(job, queue_position=await self.store.queue_position(job))
+
+    async def list(
+        self, tenant: str, state: JobState | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        jobs = await self.store.list_jobs(tenant, state=state, limit=limit)
+        return [
+            dataclasses.replace(job, queue_position=await self.store.queue_position(job))
+            for job in jobs
+        ]
+
+    async def cancel(self, tenant: str, job_id: str) -> JobRecord:
+        """Cancel a queued or running job and delete its artifacts (those of a finished job too)."""
+        await self.get(tenant, job_id)
+        await self.store.cancel(job_id)
+        await self.runner.cancel(job_id)
+        await self.store.remove_artifacts(job_id)
+        await self.files.remove(job_id)
+        self.runner.notify(job_id)
+        return await self.get(tenant, job_id)
+
+    async def artifact(self, tenant: str, job_id: str, name: str) -> tuple[ArtifactRecord, Path]:
+        await self.get(tenant, job_id)
+        record = await self.store.artifact(job_id, name)
+        path = self.files.path(job_id, name) if record else None
+        if record is None or path is None or not path.is_file():
+            raise NotFound(
+                f"Job '{job_id}' has no artifact '{name}'", param="name", code="artifact_not_found"
+            )
+        return record, path
+
+    async def watch(
+        self, tenant: str, job_id: str, heartbeat_s: float = 15.0, poll_s: float = 1.0
+    ) -> AsyncIterator[JobRecord | None]:
+        """Yield the job at each visible change until it finishes; None as a keep-alive."""
+        await self.get(tenant, job_id)
+        last: tuple[Any, ...] | None = None
+        last_sent = time.monotonic()
+        while True:
+            changed = self.runner.change_event(job_id)
+            job = await self.get(tenant, job_id)
+            key = (job.state, job.stage, round(job.progress, 3), job.queue_position, job.artifacts)
+            if key != last:
+                last, last_sent = key, time.monotonic()
+                yield job
+            elif time.monotonic() - last_sent >= heartbeat_s:
+                last_sent = time.monotonic()
+                yield None
+            if job.state.finished:
+                return
+            with contextlib.suppress(TimeoutError):
+                # polling too: another process sharing the store does not notify this one
+                await asyncio.wait_for(changed.wait(), poll_s)

@@ -1,0 +1,90 @@
+"""One whole chat answer from a ChatBackend, with reasoning (`<think>`) removed."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.chat.base import ChatBackend, SamplingOptions
+from models.chat.reasoning import THINK_END, THINK_START, split_reasoning
+from pipelines.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    text: str  # the answer with any reasoning stripped
+    reasoning: str
+    finish_reason: str | None
+    completion_tokens: int
+
+
+def strip_reasoning(text: str) -> tuple[str, str]:
+    """(answer, reasoning). Text with `</think>` is split there; text that opens `<think>` and never
+    closes it is all reasoning (no answer); plain text is all answer."""
+    if THINK_END in text:
+        split = split_reasoning(text)
+        return split.content.strip(), split.reasoning
+    if text.lstrip().startswith(THINK_START):
+        return "", text.lstrip()[len(THINK_START) :]
+    return text.strip(), ""
+
+
+def render(backend: ChatBackend, messages: Sequence[dict[str, Any]]) -> str:
+    """The chat prompt; for templates without a system role, the system text joins the user's."""
+    try:
+        return backend.render_chat(messages)
+    except Exception:
+        if not messages or messages[0]["role"] != "system" or len(messages) < 2:
+            raise
+        system, first, *rest = messages
+        merged = {**first, "content": f"{system['content']}\n\n{first['content']}"}
+        return backend.render_chat([merged, *rest])
+
+
+def prompt_room(backend: ChatBackend, prompt: str) -> int:
+    return backend.context_length - backend.count_tokens(prompt)
+
+
+async def chat_answer(
+    backend: ChatBackend,
+    messages: Sequence[dict[str, Any]],
+    *,
+    max_tokens: int,
+    temperature: float = 0.2,
+    seed: int | None = None,
+    json_schema: dict[str, Any] | None = None,
+    prefill: str = "",
+    min_room: int = 8,
+) -> ChatAnswer:
+    """Generate a whole answer; `max_tokens` is lowered to what the context leaves room for.
+
+    `prefill` starts the assistant's answer (e.g. '{"title": "' so that a small model writes
+    the JSON asked for instead of prose); it is part of the returned text.
+    """
+    prompt = render(backend, messages) + prefill
+    room = prompt_room(backend, prompt)
+    if room < min_room:
+        raise InvalidInput(
+            f"The prompt takes {backend.context_length - room} of the model's "
+            f"{backend.context_length} context tokens; shorten the input",
+            code="context_length_exceeded",
+        )
+    options = SamplingOptions(
+        max_tokens=min(max_tokens, room),
+        temperature=temperature,
+        seed=seed,
+        json_schema=json_schema,
+    )
+    pieces: list[str] = []
+    finish_reason: str | None = None
+    tokens = 0
+    # aclosing: if this task is cancelled, closing the stream aborts the generation
+    async with contextlib.aclosing(backend.generate(prompt, options)) as stream:
+        async for delta in stream:
+            pieces.append(delta.text)
+            tokens = delta.completion_tokens or tokens
+            finish_reason = delta.finish_reason or finish_reason
+    answer, reasoning = strip_reasoning(prefill + "".join(pieces))
+    return ChatAnswer(answer, reasoning, finish_reason, tokens)

@@ -1,0 +1,82 @@
+"""Schemas of the merchant text endpoints (localshang extensions): translations, copywriting,
+glossaries and the language list. Request bodies are the pipelines' own input models, so a
+request and a job of the same type accept exactly the same fields."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.copywriting import CopywritingInput, CopywritingResult
+from pipelines.glossary import MAX_ENTRIES, GlossaryEntry
+from pipelines.jobs.store import GlossaryRecord
+from pipelines.languages import Language
+from pipelines.presets import ChannelPreset
+from pipelines.translate import TranslationInput, TranslationResult
+
+
+class TranslationRequest(TranslationInput):
+    """POST /v1/translations."""
+
+
+class TranslationResponse(TranslationResult):
+    pass
+
+
+class CopywritingRequest(CopywritingInput):
+    """POST /v1/copywriting."""
+
+
+class CopywritingResponse(CopywritingResult):
+    pass
+
+
+class GlossaryPutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[dict[str, Any]] = Field(
+        max_length=MAX_ENTRIES,
+        description='[{"term": "Yiwu Star", "translations": {"zh": "义乌之星"}}, {"term": "AB-1234"}]',
+    )
+
+
+class GlossaryObject(BaseModel):
+    object: Literal["glossary"] = "glossary"
+    name: str
+    entries: list[GlossaryEntry]
+    updated_at: int
+
+    @classmethod
+    def from_record(cls, record: GlossaryRecord) -> GlossaryObject:
+        return cls(
+            name=record.name,
+            entries=[GlossaryEntry.model_validate(e) for e in record.entries],
+            updated_at=int(record.updated_at),
+        )
+
+
+class GlossaryList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[GlossaryObject]
+
+
+class GlossaryDeleted(BaseModel):
+    object: Literal["glossary.deleted"] = "glossary.deleted"
+    name: str
+    deleted: bool
+
+
+class LanguageObject(Language):
+    object: Literal["language"] = "language"
+
+
+class LanguageList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[LanguageObject]
+
+
+class PresetList(BaseModel):
+    object: Literal["list"] = "list"
+    presets: dict[str, ChannelPreset]
+    tones: dict[str, str]
