@@ -1,4 +1,10 @@
-"""Shared fixtures: each family of tiny real models lives in its own plugin module."""
+"""Shared fixtures (each family of tiny real models in its own plugin) and the offline guard."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import netguard
 
 pytest_plugins = [
     "tests.fixtures_chat",
@@ -9,3 +15,11 @@ pytest_plugins = [
     "tests.fixtures_video",
     "tests.fixtures_jobs",
 ]
+
+netguard.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if netguard.refused:
+        print(f"\nnon-loopback connections were attempted: {netguard.refused}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

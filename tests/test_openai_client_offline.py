@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
@@ -17,24 +15,9 @@ import pytest
 from models.offline import OFFLINE_ENV
 from models.settings import ModelSpec
 from server.app import create_app
+from tests import netguard
 from tests.fixtures_server import make_settings
 from tests.live import live_server
-
-_connects: list[Any] = []
-
-
-def _record_connects(event: str, args: tuple[Any, ...]) -> None:
-    if event == "socket.connect":
-        sock, address = args
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            _connects.append(address)
-
-
-sys.addaudithook(_record_connects)  # audit hooks cannot be removed; it only appends to a list
-
-
-def _non_loopback(addresses: list[Any]) -> list[Any]:
-    return [a for a in addresses if not ipaddress.ip_address(a[0]).is_loopback]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +28,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_chat_spec: ModelSpec
 
 
 def test_openai_client_lists_models_chats_streams_and_completes_offline(base_url: str) -> None:
-    _connects.clear()
+    netguard.connects.clear()
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0)
     assert [m.id for m in client.models.list()] == ["tiny-chat"]
 
@@ -75,8 +58,16 @@ def test_openai_client_lists_models_chats_streams_and_completes_offline(base_url
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     assert missing.value.status_code == 404
 
-    assert _connects, "the audit hook saw the client's own loopback connections"
-    assert _non_loopback(_connects) == []
+    assert netguard.connects, "the guard saw the client's own loopback connections"
+    assert not [a for a in netguard.connects if not netguard.is_loopback(a[0])]
+    assert not netguard.refused
+
+
+def test_the_guard_refuses_connections_that_would_leave_the_machine() -> None:
+    with pytest.raises(ConnectionRefusedError), socket.socket() as sock:
+        sock.settimeout(0.1)
+        sock.connect(("192.0.2.1", 443))  # TEST-NET-1: never routed
+    netguard.refused.remove(("192.0.2.1", 443))  # deliberate: not a failure of the session
 
 
 def test_serving_sets_every_offline_and_telemetry_switch(base_url: str) -> None:
