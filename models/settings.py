@@ -79,7 +79,9 @@ class RegistrySettings(BaseModel):
 class JobSettings(BaseModel):
     """The job system: where it keeps its database, and how many jobs run at once per resource."""
 
-    database: Path | None = Field(None, description="SQLite file (default: <data_dir>/jobs.sqlite3)")
+    database: Path | None = Field(
+        None, description="SQLite file (default: <data_dir>/jobs.sqlite3)"
+    )
     concurrency: dict[str, int] = Field(
         default_factory=lambda: {"llm": 2, "media": 1},
         description="jobs running at once per resource; more wait in the queue",
@@ -99,6 +101,20 @@ class JobSettings(BaseModel):
         return max(1, self.concurrency.get(resource, self.default_concurrency))
 
 
+class VideoSettings(BaseModel):
+    """Limits of the video workflows: anything outside them is refused with a 400 up front."""
+
+    min_duration_s: float = Field(1.0, gt=0, description="shortest clip accepted")
+    max_duration_s: float = Field(120.0, gt=0, description="longest clip accepted")
+    max_pixels: int = Field(3840 * 2160, gt=0, description="largest frame (width x height)")
+    max_fps: float = Field(120.0, gt=0)
+    max_languages: int = Field(8, ge=1, description="target languages per job")
+    ffmpeg_timeout_s: float = Field(600.0, gt=0, description="per ffmpeg/ffprobe call")
+    upload_ttl_s: float = Field(
+        24 * 3600.0, gt=0, description="uploads never turned into a job are removed after this"
+    )
+
+
 class Settings(BaseSettings):
     """Everything localshang reads at start-up. Env: LOCALSHANG_SERVER__PORT=9000 and so on."""
 
@@ -112,6 +128,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     models: list[ModelSpec] = Field(default_factory=list)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    video: VideoSettings = Field(default_factory=VideoSettings)
 
     def jobs_database(self) -> Path:
         return self.jobs.database or self.data_dir / "jobs.sqlite3"

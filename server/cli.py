@@ -11,6 +11,7 @@ from pathlib import Path
 
 from models.fetch import BUNDLES, FetchError, fetch
 from models.settings import ModelSpec, Settings, load_settings
+from pipelines.video.cli import register as register_dub
 from server import cli_jobs
 
 log = logging.getLogger("localshang")
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pull.add_argument("names", nargs="*", help="model ids (default: every model with a source)")
     models.set_defaults(run=_models)
     cli_jobs.register(commands)
+    register_dub(commands)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -280,20 +280,30 @@ class TextService:
         try:
             running = len(tasks)
             while running:
-                item = await queue.get()
-                if item is None:
-                    running -= 1
-                    continue
-                if isinstance(item, RequestRejected):
-                    raise APIError(400, f"The model refused the request: {item}") from item
-                if isinstance(item, BaseException):
-                    raise item
-                choice, delta = item
-                reasoning, content = _split(choice, delta)
-                choice.completion_tokens = delta.completion_tokens
-                choice.finish_reason = delta.finish_reason or choice.finish_reason
-                if reasoning or content or delta.finish_reason:
-                    yield choice, reasoning, content
+                # Take every delta already waiting: when the engine outruns the client, each
+                # choice gets one merged chunk instead of one chunk per token.
+                items = [await queue.get()]
+                while not queue.empty():
+                    items.append(queue.get_nowait())
+                merged: dict[int, tuple[_Choice, TextDelta]] = {}
+                for item in items:
+                    if item is None:
+                        running -= 1
+                    elif isinstance(item, RequestRejected):
+                        raise APIError(400, f"The model refused the request: {item}") from item
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        choice, delta = item
+                        if choice.index in merged:
+                            delta = _merge(merged[choice.index][1], delta)
+                        merged[choice.index] = (choice, delta)
+                for choice, delta in merged.values():
+                    reasoning, content = _split(choice, delta)
+                    choice.completion_tokens = delta.completion_tokens
+                    choice.finish_reason = delta.finish_reason or choice.finish_reason
+                    if reasoning or content or delta.finish_reason:
+                        yield choice, reasoning, content
         finally:
             for task in tasks:
                 task.cancel()
@@ -340,6 +350,10 @@ def _split(choice: _Choice, delta: TextDelta) -> tuple[str, str]:
     choice.reasoning += reasoning
     choice.text += content
     return reasoning, content
+
+
+def _merge(earlier: TextDelta, later: TextDelta) -> TextDelta:
+    return TextDelta(earlier.text + later.text, later.completion_tokens, later.finish_reason)
 
 
 async def _drain(stream: AsyncIterator[Any]) -> None:

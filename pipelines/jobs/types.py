@@ -112,6 +112,7 @@ class JobType:
 BUILTIN_JOB_TYPES: dict[str, str] = {
     "translation": "pipelines.translate_job:TRANSLATION_JOB",
     "copywriting": "pipelines.copywriting_job:COPYWRITING_JOB",
+    "video_dubbing": "pipelines.video.job:DUBBING_JOB",
 }
 
 

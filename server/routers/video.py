@@ -1,0 +1,68 @@
+"""POST /v1/video/dubbings: upload a clip and start a `video_dubbing` job (follow it at /v1/jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from pipelines.jobs.service import validation_message
+from pipelines.video.job import JOB_TYPE, DubbingInput
+from pipelines.video.uploads import accept_upload, remove_upload, sweep_uploads, uploads_dir
+from server.deps import SettingsDep, TenantDep
+from server.errors import APIError
+from server.routers.jobs import JobsDep, pipeline_errors
+from server.schemas.jobs import Job
+from server.schemas.video import dubbing_fields
+
+router = APIRouter(prefix="/v1/video", tags=["video"])
+PLACEHOLDER_UPLOAD = "0" * 32
+
+
+@router.post("/dubbings")
+async def create_dubbing(
+    request: Request, jobs: JobsDep, settings: SettingsDep, tenant: TenantDep
+) -> Job:
+    """multipart/form-data: `file` (the clip) and the job's options as fields; answers the job.
+
+    The clip is probed before the job exists: what is not a decodable video within the limits
+    gets a 400 and leaves nothing on disk.
+    """
+    if JOB_TYPE not in jobs.types:
+        raise APIError(503, "Video dubbing is not enabled on this server.", code="video_disabled")
+    upload, fields = dubbing_fields(await request.form())
+    try:  # options first: a typo should not cost an upload
+        DubbingInput.model_validate({**fields, "upload_id": PLACEHOLDER_UPLOAD})
+    except ValidationError as exc:
+        message, param = validation_message(exc, "")
+        raise APIError(400, message, param=param, code="invalid_request") from exc
+    video_settings = settings.video
+    incoming = uploads_dir(settings.data_dir) / f".incoming-{uuid.uuid4().hex}"
+    try:
+        await asyncio.to_thread(_save, upload, incoming)
+        with pipeline_errors():
+            await asyncio.to_thread(sweep_uploads, settings.data_dir, video_settings.upload_ttl_s)
+            upload_id, _ = await asyncio.to_thread(
+                accept_upload, settings.data_dir, tenant, incoming, video_settings
+            )
+    finally:
+        incoming.unlink(missing_ok=True)
+    try:
+        with pipeline_errors():
+            job = await jobs.submit(tenant, JOB_TYPE, {**fields, "upload_id": upload_id})
+    except BaseException:
+        await asyncio.to_thread(remove_upload, settings.data_dir, upload_id)
+        raise
+    return Job.from_record(job)
+
+
+def _save(upload: UploadFile, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    upload.file.seek(0)
+    with target.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)
