@@ -1,8 +1,8 @@
 """Benchmark: N concurrent chat requests through localshang's HTTP API vs the same engine called directly.
 
-    python scripts/bench_llm.py --tiny                                  # tiny random Qwen2, transformers
-    python scripts/bench_llm.py --backend vllm --tiny                   # same model on vLLM (+ vLLM's own server)
-    python scripts/bench_llm.py --path ~/.local/share/localshang/models/smollm2-135m-instruct \
+    python -m scripts.bench_llm --tiny                                  # tiny random Qwen2, transformers
+    python -m scripts.bench_llm --backend vllm --tiny                   # same model on vLLM (+ vLLM's own server)
+    python -m scripts.bench_llm --path ~/.local/share/localshang/models/smollm2-135m-instruct \
         --option gguf_file=SmolLM2-135M-Instruct.Q4_1.gguf
 
 Prints throughput (completion tokens/s) and time-to-first-token p50/p95 for each path, and the
