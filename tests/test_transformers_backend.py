@@ -12,7 +12,8 @@ import pytest
 import pytest_asyncio
 
 from models.chat.base import SamplingOptions, TextDelta
-from models.chat.transformers_backend import IncrementalDetokenizer, TransformersChat
+from models.chat.hf_batching import IncrementalDetokenizer
+from models.chat.transformers_backend import TransformersChat
 from models.registry import ModelRegistry
 from models.settings import ModelSpec, RegistrySettings
 

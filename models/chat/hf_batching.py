@@ -1,0 +1,401 @@
+"""The decode loop of the transformers backend: one thread batches the decoding of many requests.
+
+Each request is prefilled alone and keeps its own KV cache; every step decodes one token for
+every running request in one forward, with an attention function that lets each row attend
+to exactly its own tokens (no padding, so a row's numbers do not depend on its neighbours).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+from models.chat.base import (
+    FinishReason,
+    SamplingOptions,
+    TextDelta,
+    stop_holdback,
+    truncate_at_stop,
+)
+
+log = logging.getLogger(__name__)
+
+ATTENTION = "localshang_per_request"
+
+
+# --- model plumbing -------------------------------------------------------------------------
+class _RequestKV:
+    """KV cache of one request: per layer, keys and values of shape [1, kv_heads, capacity, head_dim].
+
+    Capacity grows by doubling and depends only on this request's own length, so a request's
+    tensors look the same whichever other requests share its batch.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        self.length = 0
+        self._keys: list[torch.Tensor | None] = [None] * num_layers
+        self._values: list[torch.Tensor | None] = [None] * num_layers
+
+    def write(
+        self, layer: int, keys: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new positions of `layer` (after `length`); return every position so far."""
+        end = self.length + keys.shape[2]
+        stored_k, stored_v = self._keys[layer], self._values[layer]
+        if stored_k is None or stored_v is None or stored_k.shape[2] < end:
+            capacity = max(end, 2 * (stored_k.shape[2] if stored_k is not None else 0))
+            shape = (1, keys.shape[1], capacity, keys.shape[3])
+            new_k, new_v = keys.new_empty(shape), values.new_empty(shape)
+            if stored_k is not None and stored_v is not None:
+                new_k[:, :, : self.length] = stored_k[:, :, : self.length]
+                new_v[:, :, : self.length] = stored_v[:, :, : self.length]
+            self._keys[layer], self._values[layer] = stored_k, stored_v = new_k, new_v
+        stored_k[:, :, self.length : end] = keys
+        stored_v[:, :, self.length : end] = values
+        return stored_k[:, :, :end], stored_v[:, :, :end]
+
+
+class _BatchKV:
+    """The `past_key_values` the model sees: routes each batch row to its request's own cache.
+
+    `update` returns per-row lists instead of padded tensors; `per_request_attention` (our
+    registered attention function) knows how to read them. Idle rows (None) are discarded.
+    """
+
+    def __init__(self, rows: Sequence[_RequestKV | None]) -> None:
+        self.rows = rows
+
+    def update(
+        self, keys: torch.Tensor, values: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any
+    ) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
+        row_keys: list[torch.Tensor | None] = []
+        row_values: list[torch.Tensor | None] = []
+        for i, kv in enumerate(self.rows):
+            k, v = (
+                (None, None)
+                if kv is None
+                else kv.write(layer_idx, keys[i : i + 1], values[i : i + 1])
+            )
+            row_keys.append(k)
+            row_values.append(v)
+        return row_keys, row_values
+
+
+def per_request_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: list[torch.Tensor | None],
+    value: list[torch.Tensor | None],
+    attention_mask: object,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """Attention of each batch row over exactly its own request's positions: no padding, no mask.
+
+    Padding would change the length of the softmax reductions, and with it the last bits of
+    the result, so a seeded request would not give the same text in every batch.
+    """
+    rows = []
+    for i, (k, v) in enumerate(zip(key, value, strict=True)):
+        if k is None or v is None:
+            rows.append(query.new_zeros(1, query.shape[2], query.shape[1], query.shape[3]))
+        else:
+            out, _ = sdpa_attention_forward(module, query[i : i + 1], k, v, None, scaling=scaling)
+            rows.append(out)
+    return torch.cat(rows), None
+
+
+# --- text -----------------------------------------------------------------------------------
+class IncrementalDetokenizer:
+    """Turns a stream of token ids into text pieces without ever splitting a character.
+
+    Decodes only a short window of recent tokens (as vLLM and TGI do), and holds text ending in
+    U+FFFD back until the next tokens complete the multi-byte character.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._ids: list[int] = []
+        self._prefix = 0  # start of the decoding window
+        self._read = 0  # tokens up to here have been turned into text
+
+    def push(self, token_id: int) -> str:
+        self._ids.append(token_id)
+        return self._advance(final=False)
+
+    def flush(self) -> str:
+        """Whatever is still held back, at the end of the stream."""
+        return self._advance(final=True)
+
+    def _advance(self, final: bool) -> str:
+        seen = self._decode(self._ids[self._prefix : self._read])
+        text = self._decode(self._ids[self._prefix :])
+        if len(text) <= len(seen) or (text.endswith("\ufffd") and not final):
+            return ""
+        self._prefix, self._read = self._read, len(self._ids)
+        return text[len(seen) :]
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self._tokenizer.decode(ids, skip_special_tokens=True)) if ids else ""
+
+
+# --- requests and sampling ------------------------------------------------------------------
+@dataclass(eq=False)
+class Request:
+    prompt_ids: list[int]
+    options: SamplingOptions
+    deliver: Callable[[TextDelta | BaseException], object]
+    cancelled: bool = False  # set by the consumer's side; the scheduler drops the request
+    # Scheduler-thread state, filled in at prefill.
+    kv: _RequestKV | None = None
+    generator: torch.Generator | None = None
+    token_counts: torch.Tensor | None = None
+    detokenizer: IncrementalDetokenizer | None = None
+    pending: str = ""  # decoded, not yet sent (could still be part of a stop string)
+    generated: int = 0
+    last_token: int = 0
+
+    def send(self, item: TextDelta | BaseException) -> None:
+        try:
+            self.deliver(item)
+        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
+            self.cancelled = True
+
+
+def _sample(logits: torch.Tensor, request: Request) -> int:
+    """One token from one row of logits, with the request's own penalties, sampling and seed."""
+    options = request.options
+    if request.token_counts is not None:  # OpenAI penalties, on the tokens generated so far
+        counts = request.token_counts
+        logits = (
+            logits - options.frequency_penalty * counts - options.presence_penalty * (counts > 0)
+        )
+    if options.temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits / options.temperature, dim=-1)
+    if options.top_p < 1:
+        probs, order = probs.sort(descending=True)
+        probs = probs.masked_fill(probs.cumsum(-1) - probs >= options.top_p, 0.0)
+        return int(order[torch.multinomial(probs, 1, generator=request.generator)])
+    return int(torch.multinomial(probs, 1, generator=request.generator))
+
+
+@dataclass
+class BatchStats:
+    """Counters of the scheduler, for metrics and tests."""
+
+    running: int = 0  # requests in the decode batch now
+    waiting: int = 0  # requests admitted to no batch yet
+    max_batch: int = 0  # most requests ever decoded in one step
+    decode_steps: int = 0
+    completion_tokens: int = 0  # over all requests
+    aborted: int = 0  # requests whose consumer went away before the end
+
+
+# --- the scheduler thread -------------------------------------------------------------------
+@dataclass
+class Engine:
+    model: Any
+    tokenizer: Any  # the thread's own copy: a Rust tokenizer used by two threads can fail ("Already borrowed")
+    eos_ids: frozenset[int]
+    context_length: int
+    max_batch_size: int
+    batch_invariant: bool
+    device: torch.device
+    threads: int | None  # torch CPU threads of the scheduler thread; None leaves torch's setting
+    stats: BatchStats = field(default_factory=BatchStats)
+
+
+class Scheduler:
+    """Owns the model: every torch call happens in this one thread.
+
+    Each loop: admit waiting requests into free slots (prefill each alone, sample its first
+    token), then decode one token for every slot in one batched forward. A request that arrives
+    while others decode joins the running batch at the next step. With `batch_invariant`, the
+    decode batch always has `max_batch_size` rows (idle ones are dummies) so that the matrix
+    products see the same shapes whoever else is running.
+    """
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self._engine = engine
+        self._inbox: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+        self._waiting: deque[Request] = deque()
+        self._slots: list[Request | None] = [None] * engine.max_batch_size
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"chat-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: Request) -> None:
+        if self._closed:
+            raise RuntimeError("the model was unloaded")
+        self._inbox.put(request)
+
+    def close(self) -> None:
+        self._closed = True
+        self._inbox.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        if self._engine.threads:
+            torch.set_num_threads(self._engine.threads)
+        with torch.inference_mode():
+            while self._admit():
+                if any(self._slots):
+                    self._decode_step()
+        unloaded: list[Request | None] = [*self._waiting, *self._slots]
+        while not self._inbox.empty():
+            unloaded.append(self._inbox.get())
+        for request in filter(None, unloaded):
+            request.send(RuntimeError("the model was unloaded"))
+
+    def _admit(self) -> bool:
+        """Take in new requests and prefill as many as there are free slots; False at shutdown."""
+        block = not any(self._slots) and not self._waiting
+        while block or not self._inbox.empty():
+            item = self._inbox.get()
+            if item is None:
+                return False
+            self._waiting.append(item)
+            block = False
+        stats = self._engine.stats
+        for i, running in enumerate(self._slots):
+            if running is not None and running.cancelled:
+                self._slots[i] = None
+                stats.aborted += 1
+        while self._waiting and None in self._slots:
+            request = self._waiting.popleft()
+            if request.cancelled:
+                stats.aborted += 1
+            elif self._prefill(request):
+                self._slots[self._slots.index(None)] = request
+        self._count()
+        return True
+
+    def _count(self) -> None:
+        self._engine.stats.waiting = len(self._waiting)
+        self._engine.stats.running = sum(r is not None for r in self._slots)
+
+    def _prefill(self, request: Request) -> bool:
+        """Run the prompt alone through the model and sample the first token; True if it goes on."""
+        engine = self._engine
+        try:
+            request.kv = _RequestKV(engine.model.config.num_hidden_layers)
+            request.generator = torch.Generator(device=engine.device)
+            if request.options.seed is None:
+                request.generator.seed()
+            else:
+                request.generator.manual_seed(request.options.seed)
+            if request.options.presence_penalty or request.options.frequency_penalty:
+                request.token_counts = torch.zeros(
+                    engine.model.config.vocab_size, device=engine.device
+                )
+            request.detokenizer = IncrementalDetokenizer(engine.tokenizer)
+            positions = list(range(len(request.prompt_ids)))
+            logits = self._forward([request], [request.prompt_ids], [positions])
+            return self._advance(request, logits[0])
+        except Exception as exc:
+            log.exception("prefill failed")
+            request.send(exc)
+            return False
+
+    def _decode_step(self) -> None:
+        engine = self._engine
+        active = [r for r in self._slots if r is not None]
+        rows = list(self._slots) if engine.batch_invariant else active
+        pad = min(engine.eos_ids)
+        try:
+            logits = self._forward(
+                rows,
+                [[r.last_token if r else pad] for r in rows],
+                [[r.kv.length if r and r.kv else 0] for r in rows],
+            )
+        except Exception as exc:
+            log.exception("decode step failed")
+            for failed in active:
+                failed.send(exc)
+            self._slots = [None] * engine.max_batch_size
+            self._count()
+            return
+        engine.stats.decode_steps += 1
+        engine.stats.max_batch = max(engine.stats.max_batch, len(active))
+        for i, request in enumerate(rows):
+            if request is None:
+                continue
+            try:
+                going_on = self._advance(request, logits[i])
+            except Exception as exc:
+                log.exception("sampling failed")
+                request.send(exc)
+                going_on = False
+            if not going_on:
+                self._slots[self._slots.index(request)] = None
+        self._count()
+
+    def _forward(
+        self,
+        rows: Sequence[Request | None],
+        input_ids: list[list[int]],
+        positions: list[list[int]],
+    ) -> torch.Tensor:
+        """One forward pass; returns the float32 logits of each row's last position."""
+        engine = self._engine
+        device = engine.device
+        output = engine.model(
+            input_ids=torch.tensor(input_ids, device=device),
+            position_ids=torch.tensor(positions, device=device),
+            past_key_values=_BatchKV([r.kv if r else None for r in rows]),
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        for request in rows:
+            if request is not None and request.kv is not None:
+                request.kv.length += len(input_ids[0])
+        return output.logits[:, -1, :].float()
+
+    def _advance(self, request: Request, logits: torch.Tensor) -> bool:
+        """Sample the request's next token and send the text it makes safe; False when finished."""
+        engine = self._engine
+        assert request.detokenizer is not None and request.kv is not None
+        if request.cancelled:
+            engine.stats.aborted += 1
+            request.kv = request.token_counts = None
+            return False
+        token = _sample(logits, request)
+        request.generated += 1
+        request.last_token = token
+        engine.stats.completion_tokens += 1
+        if request.token_counts is not None:
+            request.token_counts[token] += 1
+        options = request.options
+        if token in engine.eos_ids:
+            return self._finish(request, "stop")
+        request.pending += request.detokenizer.push(token)
+        if options.stop and truncate_at_stop(request.pending, options.stop)[1]:
+            return self._finish(request, "stop")
+        if (
+            request.generated >= options.max_tokens
+            or request.kv.length + 1 >= engine.context_length
+        ):
+            return self._finish(request, "length")
+        safe = len(request.pending) - stop_holdback(request.pending, options.stop)
+        if safe > 0:
+            request.send(TextDelta(request.pending[:safe], request.generated))
+            request.pending = request.pending[safe:]
+        return True
+
+    def _finish(self, request: Request, reason: FinishReason) -> bool:
+        assert request.detokenizer is not None
+        text, stopped = truncate_at_stop(
+            request.pending + request.detokenizer.flush(), request.options.stop
+        )
+        request.send(TextDelta(text, request.generated, "stop" if stopped else reason))
+        request.kv = request.token_counts = None  # free the cache now, not when the stream ends
+        return False
