@@ -13,6 +13,7 @@ from pipelines.jobs.context import JobServices
 from pipelines.jobs.types import JobType, Stage
 from pipelines.languages import LanguageCode
 from pipelines.video import stages
+from pipelines.video.qa_stage import qa_stage
 from pipelines.video.uploads import upload_path
 
 JOB_TYPE = "video_dubbing"
@@ -114,6 +115,6 @@ DUBBING_JOB = JobType(
         Stage("voice", stages.voice_stage, weight=3.0),
         Stage("mix", stages.mix_stage, weight=1.0),
         Stage("mux", stages.mux_stage, weight=1.0),
-        Stage("qa", stages.qa_stage, weight=1.5),
+        Stage("qa", qa_stage, weight=1.5),
     ),
 )

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,10 +15,8 @@ from pipelines.jobs.context import JobContext
 from pipelines.languages import Language, load_languages
 from pipelines.translate import TranslationInput, Translator
 from pipelines.video.audio import (
-    ASR_RATE,
     MixOptions,
     extract_audio,
-    measure_loudness,
     mix,
     onset_s,
     read_wav,
@@ -30,10 +24,9 @@ from pipelines.video.audio import (
     trim_silence,
     write_wav,
 )
-from pipelines.video.ffmpeg import FFmpeg, MediaInfo
+from pipelines.video.ffmpeg import MediaInfo
 from pipelines.video.fit import FitPolicy, FittedLine, Slot, assemble, fit_line
 from pipelines.video.mux import DubTrack, mux
-from pipelines.video.qa import MAX_DURATION_DIFF_MS, error_rates, line_report
 from pipelines.video.script import (
     ScriptLine,
     ScriptRequest,
@@ -43,6 +36,15 @@ from pipelines.video.script import (
     units,
     write_script,
 )
+from pipelines.video.stage_kit import (
+    gather_progress,
+    inference_span,
+    job_ffmpeg,
+    job_input,
+    job_languages,
+    job_media,
+    timed,
+)
 from pipelines.video.subtitles import cues_for_line, to_srt, to_vtt
 from pipelines.video.uploads import take_upload
 
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     from pipelines.video.job import DubbingInput
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 NO_SPEECH_PROB = 0.6  # Whisper segments more likely silence than this are not speech
 END_MARGIN_S = 0.05  # the voice stops at least this long before the clip does
@@ -59,93 +60,30 @@ MIN_SLOT_S = 0.8  # shorter speech segments are joined to their neighbour (trans
 MERGE_GAP_S = 0.5
 
 
-# --- shared helpers -----------------------------------------------------------------------------
-def _input(ctx: JobContext) -> DubbingInput:
-    from pipelines.video.job import DubbingInput
-
-    assert isinstance(ctx.input, DubbingInput)
-    return ctx.input
-
-
-def _ff(ctx: JobContext) -> FFmpeg:
-    return FFmpeg(ctx.work_dir, ctx.services.settings.video.ffmpeg_timeout_s)
-
-
-def _media(ctx: JobContext) -> MediaInfo:
-    return MediaInfo(**ctx.checkpoint["media"])
-
-
-def _languages(ctx: JobContext) -> list[Language]:
-    catalogue = load_languages()
-    return [catalogue.get(code, "languages") for code in _input(ctx).languages]
-
-
-@asynccontextmanager
-async def _inference(ctx: JobContext, kind: str) -> AsyncIterator[None]:
-    """Record the span of one model call, so the bench can tell inference from the rest."""
-    started = time.time()
-    try:
-        yield
-    finally:
-        spans = ctx.checkpoint.setdefault("timings", {}).setdefault("inference", [])
-        spans.append([kind, started, time.time()])
-
-
-async def _gather_progress(ctx: JobContext, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
-    """Run `calls` concurrently, reporting the share done as the stage's progress."""
-    done = 0
-
-    async def one(call: Callable[[], Awaitable[T]]) -> T:
-        nonlocal done
-        result = await call()
-        done += 1
-        await ctx.progress(done / len(calls))
-        return result
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))
-
-
-def _timed(run: Callable[[JobContext], Awaitable[None]]) -> Callable[[JobContext], Awaitable[None]]:
-    """Wrap a stage so that its wall time lands in the checkpoint (and the job's result)."""
-
-    async def stage(ctx: JobContext) -> None:
-        started = time.monotonic()
-        await run(ctx)
-        stages = ctx.checkpoint.setdefault("timings", {}).setdefault("stages", {})
-        stages[run.__name__.removesuffix("_stage").lstrip("_")] = round(
-            time.monotonic() - started, 3
-        )
-        if ctx.result is not None:
-            ctx.result["timings"] = _timings(ctx)
-
-    stage.__name__ = run.__name__
-    return stage
-
-
 # --- 1. probe -----------------------------------------------------------------------------------
 async def _probe_stage(ctx: JobContext) -> None:
     from pipelines.video.ffmpeg import probe
 
-    params = _input(ctx)
+    params = job_input(ctx)
     settings = ctx.services.settings
     upload = await asyncio.to_thread(
         take_upload, settings.data_dir, params.upload_id, ctx.work_dir / "input.video"
     )
-    info = await asyncio.to_thread(probe, _ff(ctx), upload, settings.video)
+    info = await asyncio.to_thread(probe, job_ffmpeg(ctx), upload, settings.video)
     ctx.checkpoint["media"] = asdict(info)
     ctx.checkpoint["upload"] = upload.name
 
 
 # --- 2. transcribe ------------------------------------------------------------------------------
 async def _transcribe_stage(ctx: JobContext) -> None:
-    params, info, ff = _input(ctx), _media(ctx), _ff(ctx)
+    params, info, ff = job_input(ctx), job_media(ctx), job_ffmpeg(ctx)
     extracted = await asyncio.to_thread(extract_audio, ff, ff.path(ctx.checkpoint["upload"]), info)
     ctx.checkpoint["background"] = extracted.background_wav.name if extracted else None
     transcript = None
     if extracted is not None and params.asr_model:
         pcm, _ = read_wav(extracted.asr_wav)
         source = load_languages().get(params.source_language) if params.source_language else None
-        transcript = await _transcribe(ctx, pcm, source, words=True)
+        transcript = await transcribe_pcm(ctx, pcm, source, words=True)
     ctx.checkpoint["transcript"] = transcript
     if params.mode == "translate" and not (transcript and transcript["segments"]):
         raise InvalidInput(
@@ -155,16 +93,16 @@ async def _transcribe_stage(ctx: JobContext) -> None:
         )
 
 
-async def _transcribe(
+async def transcribe_pcm(
     ctx: JobContext, pcm: np.ndarray, language: Language | None, *, words: bool
 ) -> dict[str, Any]:
     """Whisper on 16 kHz mono `pcm`: language, text and the speech segments (with words)."""
-    params = _input(ctx)
+    params = job_input(ctx)
     code = (language.whisper_code or language.code) if language and language.whisper else None
     assert params.asr_model is not None
     async with (
         ctx.services.registry.use(params.asr_model, kind="asr") as asr,
-        _inference(ctx, "asr"),
+        inference_span(ctx, "asr"),
     ):
         result = await asyncio.to_thread(asr.transcribe, pcm, language=code, word_timestamps=words)
     segments = [
@@ -183,9 +121,9 @@ async def _transcribe(
 
 # --- 3. script ----------------------------------------------------------------------------------
 async def _script_stage(ctx: JobContext) -> None:
-    params, info = _input(ctx), _media(ctx)
+    params, info = job_input(ctx), job_media(ctx)
     transcript = ctx.checkpoint.get("transcript")
-    languages = _languages(ctx)
+    languages = job_languages(ctx)
     assert params.chat_model is not None
     async with ctx.services.registry.use(params.chat_model, kind="chat") as chat:
         if params.mode == "script":
@@ -198,12 +136,12 @@ async def _script_stage(ctx: JobContext) -> None:
 
             def writer(language: Language) -> Callable[[], Awaitable[Any]]:
                 async def write() -> Any:
-                    async with _inference(ctx, "chat"):
+                    async with inference_span(ctx, "chat"):
                         return await write_script(chat, request, language)
 
                 return write
 
-            results = await _gather_progress(ctx, [writer(lang) for lang in languages])
+            results = await gather_progress(ctx, [writer(lang) for lang in languages])
         else:
             assert transcript is not None
             translator = Translator(
@@ -212,12 +150,12 @@ async def _script_stage(ctx: JobContext) -> None:
 
             def translation(language: Language) -> Callable[[], Awaitable[Any]]:
                 async def translate() -> Any:
-                    async with _inference(ctx, "chat"):
+                    async with inference_span(ctx, "chat"):
                         return await _translated_script(translator, params, transcript, language)
 
                 return translate
 
-            results = await _gather_progress(ctx, [translation(lang) for lang in languages])
+            results = await gather_progress(ctx, [translation(lang) for lang in languages])
     ctx.checkpoint["scripts"] = {
         lang.code: {"lines": [line.as_dict() for line in lines], "report": report}
         for lang, (lines, report) in zip(languages, results, strict=True)
@@ -287,8 +225,8 @@ async def _translated_script(
 
 # --- 4. voice -----------------------------------------------------------------------------------
 async def _voice_stage(ctx: JobContext) -> None:
-    params, info = _input(ctx), _media(ctx)
-    languages = _languages(ctx)
+    params, info = job_input(ctx), job_media(ctx)
+    languages = job_languages(ctx)
     policy = FitPolicy(max_shortenings=params.max_shortenings)
     assert params.tts_model is not None and params.chat_model is not None
     registry = ctx.services.registry
@@ -304,7 +242,7 @@ async def _voice_stage(ctx: JobContext) -> None:
 
             return voice
 
-        results = await _gather_progress(ctx, [voicer(lang) for lang in languages])
+        results = await gather_progress(ctx, [voicer(lang) for lang in languages])
     ctx.checkpoint["voices"] = {
         lang.code: result for lang, result in zip(languages, results, strict=True)
     }
@@ -330,21 +268,21 @@ async def _voice_language(
     info: MediaInfo,
     policy: FitPolicy,
 ) -> dict[str, Any]:
-    params, ff = _input(ctx), _ff(ctx)
+    params, ff = job_input(ctx), job_ffmpeg(ctx)
     try:
         voice = tts.resolve_voice(params.voices.get(language.code) or language.code)
     except ValueError as exc:
         raise InvalidInput(str(exc), param="voices", code="unknown_voice") from exc
 
     async def synthesize(text: str) -> tuple[np.ndarray, int]:
-        async with _inference(ctx, "tts"):
+        async with inference_span(ctx, "tts"):
             audio = await asyncio.to_thread(tts.synthesize, clean_for_tts(text), voice)
         pcm = audio.pcm.astype(np.float32) / (32768.0 if audio.pcm.dtype == np.int16 else 1.0)
         return trim_silence(pcm, audio.sample_rate), audio.sample_rate
 
     async def shorten(text: str, ratio: float, attempt: int) -> str | None:
         target = max(1, int(units(text, language) * ratio * 0.9))
-        async with _inference(ctx, "chat"):
+        async with inference_span(ctx, "chat"):
             return await shorten_line(chat, text, language, target, attempt)
 
     async def stretch(pcm: np.ndarray, rate: int, speed: float) -> np.ndarray:
@@ -382,7 +320,7 @@ def _line_stats(line: FittedLine, track: np.ndarray, rate: int) -> dict[str, Any
 
 # --- 5. mix -------------------------------------------------------------------------------------
 async def _mix_stage(ctx: JobContext) -> None:
-    params, info, ff = _input(ctx), _media(ctx), _ff(ctx)
+    params, info, ff = job_input(ctx), job_media(ctx), job_ffmpeg(ctx)
     options = MixOptions(
         mode=params.audio,
         duck_method=params.ducking,
@@ -400,7 +338,7 @@ async def _mix_stage(ctx: JobContext) -> None:
         )
 
     codes = list(ctx.checkpoint["voices"])
-    premixes = await _gather_progress(ctx, [mixer(code) for code in codes])
+    premixes = await gather_progress(ctx, [mixer(code) for code in codes])
     ctx.checkpoint["mixes"] = {
         code: {"wav": f"mixed_{code}.wav", "premix_lufs": stats.get("input_i")}
         for code, stats in zip(codes, premixes, strict=True)
@@ -409,7 +347,7 @@ async def _mix_stage(ctx: JobContext) -> None:
 
 # --- 6. subtitles + mux -------------------------------------------------------------------------
 async def _mux_stage(ctx: JobContext) -> None:
-    params, info, ff = _input(ctx), _media(ctx), _ff(ctx)
+    params, info, ff = job_input(ctx), job_media(ctx), job_ffmpeg(ctx)
     tracks = []
     for code, voice in ctx.checkpoint["voices"].items():
         cues = [c for line in voice["lines"] for c in cues_for_line(
@@ -424,134 +362,9 @@ async def _mux_stage(ctx: JobContext) -> None:
     ctx.checkpoint["video_reencoded"] = reencoded
 
 
-# --- 7. QA and publishing ---------------------------------------------------------------------
-async def _qa_stage(ctx: JobContext) -> None:
-    params, info, ff = _input(ctx), _media(ctx), _ff(ctx)
-    codes = list(ctx.checkpoint["voices"])
-    reports = ctx.checkpoint.setdefault("qa", {})
-    for i, code in enumerate(codes):
-        if code not in reports:
-            reports[code] = await _qa_language(ctx, ff, info, code)
-            await ctx.save((i + 1) / (len(codes) + 1))
-    published: list[str] = ctx.checkpoint.setdefault("published", [])
-    outputs: dict[str, Any] = {}
-    for code in codes:
-        script = {
-            "language": code,
-            "mode": params.mode,
-            "source": ctx.checkpoint["scripts"][code]["report"],
-            "lines": ctx.checkpoint["voices"][code]["lines"],
-        }
-        files: dict[str, Path | str] = {
-            f"{code}.mp4": ff.path(f"{code}.mp4"),
-            f"{code}.srt": ff.path(f"{code}.srt"),
-            f"{code}.vtt": ff.path(f"{code}.vtt"),
-            f"{code}.script.json": json.dumps(script, ensure_ascii=False, indent=2),
-            f"{code}.qa.json": json.dumps(reports[code], ensure_ascii=False, indent=2),
-        }
-        if params.keep_intermediates:
-            files[f"{code}.voice.wav"] = ff.path(ctx.checkpoint["voices"][code]["wav"])
-            files[f"{code}.mixed.wav"] = ff.path(ctx.checkpoint["mixes"][code]["wav"])
-        await _publish(ctx, files, published)
-        outputs[code] = {"artifacts": list(files), "qa": reports[code]}
-    if params.keep_intermediates:
-        extra: dict[str, Path | str] = {
-            "transcript.json": json.dumps(ctx.checkpoint.get("transcript"), indent=2)
-        }
-        if ctx.checkpoint.get("background"):
-            extra["original_audio.wav"] = ff.path(ctx.checkpoint["background"])
-        await _publish(ctx, extra, published)
-    ctx.result = {
-        "mode": params.mode,
-        "input": {
-            "duration_s": info.duration_s,
-            "width": info.width,
-            "height": info.height,
-            "rotation": info.rotation,
-            "fps": info.fps,
-            "has_audio": info.has_audio,
-        },
-        "transcript": (ctx.checkpoint.get("transcript") or {}).get("text"),
-        "video_reencoded": ctx.checkpoint.get("video_reencoded", False),
-        "languages": outputs,
-        "timings": _timings(ctx),
-    }
-
-
-async def _publish(ctx: JobContext, files: dict[str, Path | str], published: list[str]) -> None:
-    """Each file once, even when the stage runs again after a crash."""
-    for name, content in files.items():
-        if name in published:
-            continue
-        if isinstance(content, Path):
-            await ctx.adopt_artifact(name, content)
-        else:
-            await ctx.write_artifact(name, content)
-        published.append(name)
-        await ctx.save()
-
-
-async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) -> dict[str, Any]:
-    params = _input(ctx)
-    language = load_languages().get(code)
-    voice = ctx.checkpoint["voices"][code]
-    output = ff.path(f"{code}.mp4")
-    probed = await asyncio.to_thread(ff.probe_json, output)
-    kinds = {s.get("codec_type"): s.get("codec_name") for s in probed.get("streams", [])}
-    out_duration = float(probed.get("format", {}).get("duration", 0.0))
-    loudness = await asyncio.to_thread(measure_loudness, ff, output)
-    script_text = " ".join(line["text"] for line in voice["lines"])
-    # The voice-over alone: in the mix, the clip's own (ducked) speech would be heard too.
-    back: dict[str, Any] = {"of": "voice track", "text": None, "wer": None, "cer": None}
-    if params.asr_model:
-        wav16 = ff.path(f"qa_{code}.wav")
-        dubbed = ff.path(voice["wav"])
-        await asyncio.to_thread(
-            ff.run,
-            [*ff.input(dubbed), "-ac", "1", "-ar", str(ASR_RATE), "-c:a", "pcm_s16le", str(wav16)],
-            what="resample for QA",
-        )
-        pcm, _ = read_wav(wav16)
-        heard = await _transcribe(ctx, pcm, language, words=False)
-        back |= {"text": heard["text"], **error_rates(script_text, heard["text"])}
-    diff_ms = (out_duration - info.duration_s) * 1000
-    return {
-        "language": code,
-        "script_source": ctx.checkpoint["scripts"][code]["report"]["source"],
-        "back_transcription": back,
-        **line_report(voice["lines"]),
-        "duration_input_s": round(info.duration_s, 3),
-        "duration_output_s": round(out_duration, 3),
-        "duration_diff_ms": round(diff_ms, 1),
-        "duration_ok": abs(diff_ms) < MAX_DURATION_DIFF_MS,
-        "loudness_lufs": loudness.get("input_i"),
-        "loudness_target_lufs": params.loudness_lufs,
-        "true_peak_dbtp": loudness.get("input_tp"),
-        "streams": kinds,
-        "subtitles": "burned-in and soft" if params.burn_in_subtitles else "soft",
-    }
-
-
-def _timings(ctx: JobContext) -> dict[str, Any]:
-    """Stage wall times, model time per kind, and the share of the job that was not inference."""
-    timings = ctx.checkpoint.get("timings", {})
-    spans = sorted((start, end) for _, start, end in timings.get("inference", []))
-    per_kind: dict[str, float] = {}
-    for kind, start, end in timings.get("inference", []):
-        per_kind[kind] = round(per_kind.get(kind, 0.0) + end - start, 3)
-    covered, reach = 0.0, float("-inf")
-    for start, end in spans:  # union of the spans: concurrent calls count once
-        if end > reach:
-            covered += end - max(start, reach)
-            reach = end
-    return {"stages_s": timings.get("stages", {}), "inference_s": per_kind,
-            "inference_wall_s": round(covered, 3)}  # fmt: skip
-
-
-probe_stage = _timed(_probe_stage)
-transcribe_stage = _timed(_transcribe_stage)
-script_stage = _timed(_script_stage)
-voice_stage = _timed(_voice_stage)
-mix_stage = _timed(_mix_stage)
-mux_stage = _timed(_mux_stage)
-qa_stage = _timed(_qa_stage)
+probe_stage = timed(_probe_stage)
+transcribe_stage = timed(_transcribe_stage)
+script_stage = timed(_script_stage)
+voice_stage = timed(_voice_stage)
+mix_stage = timed(_mix_stage)
+mux_stage = timed(_mux_stage)

@@ -1,0 +1,126 @@
+"""The last stage of a dubbing job: measure each dubbed language (QA report) and publish its files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.jobs.context import JobContext
+from pipelines.languages import load_languages
+from pipelines.video.audio import ASR_RATE, measure_loudness, read_wav
+from pipelines.video.ffmpeg import FFmpeg, MediaInfo
+from pipelines.video.qa import MAX_DURATION_DIFF_MS, error_rates, line_report
+from pipelines.video.stage_kit import job_ffmpeg, job_input, job_media, timed, timings
+from pipelines.video.stages import transcribe_pcm
+
+
+async def _qa_stage(ctx: JobContext) -> None:
+    params, info, ff = job_input(ctx), job_media(ctx), job_ffmpeg(ctx)
+    codes = list(ctx.checkpoint["voices"])
+    reports = ctx.checkpoint.setdefault("qa", {})
+    for i, code in enumerate(codes):
+        if code not in reports:
+            reports[code] = await _qa_language(ctx, ff, info, code)
+            await ctx.save((i + 1) / (len(codes) + 1))
+    published: list[str] = ctx.checkpoint.setdefault("published", [])
+    outputs: dict[str, Any] = {}
+    for code in codes:
+        script = {
+            "language": code,
+            "mode": params.mode,
+            "source": ctx.checkpoint["scripts"][code]["report"],
+            "lines": ctx.checkpoint["voices"][code]["lines"],
+        }
+        files: dict[str, Path | str] = {
+            f"{code}.mp4": ff.path(f"{code}.mp4"),
+            f"{code}.srt": ff.path(f"{code}.srt"),
+            f"{code}.vtt": ff.path(f"{code}.vtt"),
+            f"{code}.script.json": json.dumps(script, ensure_ascii=False, indent=2),
+            f"{code}.qa.json": json.dumps(reports[code], ensure_ascii=False, indent=2),
+        }
+        if params.keep_intermediates:
+            files[f"{code}.voice.wav"] = ff.path(ctx.checkpoint["voices"][code]["wav"])
+            files[f"{code}.mixed.wav"] = ff.path(ctx.checkpoint["mixes"][code]["wav"])
+        await _publish(ctx, files, published)
+        outputs[code] = {"artifacts": list(files), "qa": reports[code]}
+    if params.keep_intermediates:
+        extra: dict[str, Path | str] = {
+            "transcript.json": json.dumps(ctx.checkpoint.get("transcript"), indent=2)
+        }
+        if ctx.checkpoint.get("background"):
+            extra["original_audio.wav"] = ff.path(ctx.checkpoint["background"])
+        await _publish(ctx, extra, published)
+    ctx.result = {
+        "mode": params.mode,
+        "input": {
+            "duration_s": info.duration_s,
+            "width": info.width,
+            "height": info.height,
+            "rotation": info.rotation,
+            "fps": info.fps,
+            "has_audio": info.has_audio,
+        },
+        "transcript": (ctx.checkpoint.get("transcript") or {}).get("text"),
+        "video_reencoded": ctx.checkpoint.get("video_reencoded", False),
+        "languages": outputs,
+        "timings": timings(ctx),
+    }
+
+
+async def _publish(ctx: JobContext, files: dict[str, Path | str], published: list[str]) -> None:
+    """Each file once, even when the stage runs again after a crash."""
+    for name, content in files.items():
+        if name in published:
+            continue
+        if isinstance(content, Path):
+            await ctx.adopt_artifact(name, content)
+        else:
+            await ctx.write_artifact(name, content)
+        published.append(name)
+        await ctx.save()
+
+
+async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) -> dict[str, Any]:
+    params = job_input(ctx)
+    language = load_languages().get(code)
+    voice = ctx.checkpoint["voices"][code]
+    output = ff.path(f"{code}.mp4")
+    probed = await asyncio.to_thread(ff.probe_json, output)
+    kinds = {s.get("codec_type"): s.get("codec_name") for s in probed.get("streams", [])}
+    out_duration = float(probed.get("format", {}).get("duration", 0.0))
+    loudness = await asyncio.to_thread(measure_loudness, ff, output)
+    script_text = " ".join(line["text"] for line in voice["lines"])
+    # The voice-over alone: in the mix, the clip's own (ducked) speech would be heard too.
+    back: dict[str, Any] = {"of": "voice track", "text": None, "wer": None, "cer": None}
+    if params.asr_model:
+        wav16 = ff.path(f"qa_{code}.wav")
+        dubbed = ff.path(voice["wav"])
+        await asyncio.to_thread(
+            ff.run,
+            [*ff.input(dubbed), "-ac", "1", "-ar", str(ASR_RATE), "-c:a", "pcm_s16le", str(wav16)],
+            what="resample for QA",
+        )
+        pcm, _ = read_wav(wav16)
+        heard = await transcribe_pcm(ctx, pcm, language, words=False)
+        back |= {"text": heard["text"], **error_rates(script_text, heard["text"])}
+    diff_ms = (out_duration - info.duration_s) * 1000
+    return {
+        "language": code,
+        "script_source": ctx.checkpoint["scripts"][code]["report"]["source"],
+        "back_transcription": back,
+        **line_report(voice["lines"]),
+        "duration_input_s": round(info.duration_s, 3),
+        "duration_output_s": round(out_duration, 3),
+        "duration_diff_ms": round(diff_ms, 1),
+        "duration_ok": abs(diff_ms) < MAX_DURATION_DIFF_MS,
+        "loudness_lufs": loudness.get("input_i"),
+        "loudness_target_lufs": params.loudness_lufs,
+        "true_peak_dbtp": loudness.get("input_tp"),
+        "streams": kinds,
+        "subtitles": "burned-in and soft" if params.burn_in_subtitles else "soft",
+    }
+
+
+qa_stage = timed(_qa_stage)

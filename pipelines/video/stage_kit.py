@@ -1,0 +1,96 @@
+"""What every stage of a dubbing job shares: its input, its ffmpeg, and how it is timed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pipelines.jobs.context import JobContext
+from pipelines.languages import Language, load_languages
+from pipelines.video.ffmpeg import FFmpeg, MediaInfo
+
+if TYPE_CHECKING:
+    from pipelines.video.job import DubbingInput
+
+T = TypeVar("T")
+
+
+def job_input(ctx: JobContext) -> DubbingInput:
+    from pipelines.video.job import DubbingInput
+
+    assert isinstance(ctx.input, DubbingInput)
+    return ctx.input
+
+
+def job_ffmpeg(ctx: JobContext) -> FFmpeg:
+    return FFmpeg(ctx.work_dir, ctx.services.settings.video.ffmpeg_timeout_s)
+
+
+def job_media(ctx: JobContext) -> MediaInfo:
+    return MediaInfo(**ctx.checkpoint["media"])
+
+
+def job_languages(ctx: JobContext) -> list[Language]:
+    catalogue = load_languages()
+    return [catalogue.get(code, "languages") for code in job_input(ctx).languages]
+
+
+@asynccontextmanager
+async def inference_span(ctx: JobContext, kind: str) -> AsyncIterator[None]:
+    """Record the span of one model call, so the bench can tell inference from the rest."""
+    started = time.time()
+    try:
+        yield
+    finally:
+        spans = ctx.checkpoint.setdefault("timings", {}).setdefault("inference", [])
+        spans.append([kind, started, time.time()])
+
+
+async def gather_progress(ctx: JobContext, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Run `calls` concurrently, reporting the share done as the stage's progress."""
+    done = 0
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        nonlocal done
+        result = await call()
+        done += 1
+        await ctx.progress(done / len(calls))
+        return result
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
+def timed(run: Callable[[JobContext], Awaitable[None]]) -> Callable[[JobContext], Awaitable[None]]:
+    """Wrap a stage so that its wall time lands in the checkpoint (and the job's result)."""
+
+    async def stage(ctx: JobContext) -> None:
+        started = time.monotonic()
+        await run(ctx)
+        stages = ctx.checkpoint.setdefault("timings", {}).setdefault("stages", {})
+        stages[run.__name__.removesuffix("_stage").lstrip("_")] = round(
+            time.monotonic() - started, 3
+        )
+        if ctx.result is not None:
+            ctx.result["timings"] = timings(ctx)
+
+    stage.__name__ = run.__name__
+    return stage
+
+
+def timings(ctx: JobContext) -> dict[str, Any]:
+    """Stage wall times, model time per kind, and the share of the job that was not inference."""
+    timings = ctx.checkpoint.get("timings", {})
+    spans = sorted((start, end) for _, start, end in timings.get("inference", []))
+    per_kind: dict[str, float] = {}
+    for kind, start, end in timings.get("inference", []):
+        per_kind[kind] = round(per_kind.get(kind, 0.0) + end - start, 3)
+    covered, reach = 0.0, float("-inf")
+    for start, end in spans:  # union of the spans: concurrent calls count once
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    return {"stages_s": timings.get("stages", {}), "inference_s": per_kind,
+            "inference_wall_s": round(covered, 3)}  # fmt: skip
