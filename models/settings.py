@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -43,6 +44,7 @@ class ModelSpec(BaseModel):
 class ApiKey(BaseModel):
     key: SecretStr
     tenant: str = "default"
+    admin: bool = Field(False, description="may use the operator endpoints (/v1/admin/...)")
 
 
 class ServerSettings(BaseModel):
@@ -96,9 +98,32 @@ class JobSettings(BaseModel):
     types: dict[str, str] = Field(
         default_factory=dict, description='extra job types: name -> "module:attribute"'
     )
+    encryption_key: SecretStr | None = Field(
+        None,
+        description="base64 of a 32-byte key (e.g. Fernet.generate_key()): artifacts are kept "
+        "AES-256-GCM encrypted at rest; off when null. Needs the `cryptography` package.",
+    )
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_encryption_key(value.get_secret_value())
+        return value
 
     def workers_for(self, resource: str) -> int:
         return max(1, self.concurrency.get(resource, self.default_concurrency))
+
+
+def decode_encryption_key(text: str) -> bytes:
+    """The 32 raw bytes of a base64 (standard or URL-safe) key; ValueError otherwise."""
+    try:
+        key = base64.urlsafe_b64decode(text.strip().replace("+", "-").replace("/", "_"))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("encryption_key is not base64") from exc
+    if len(key) != 32:
+        raise ValueError(f"encryption_key must decode to 32 bytes, not {len(key)}")
+    return key
 
 
 class VideoSettings(BaseModel):
@@ -115,6 +140,28 @@ class VideoSettings(BaseModel):
     )
 
 
+class TenantQuotas(BaseModel):
+    """Limits of one tenant; null means unlimited. Overrides per tenant are kept in the database
+    (`localshang keys quota`, PATCH /v1/admin/tenants/{tenant}/quotas)."""
+
+    requests_per_minute: int | None = Field(None, ge=1, description="beyond this, 429")
+    concurrent_jobs: int | None = Field(None, ge=1, description="queued + running; beyond, 429")
+    max_upload_bytes: int | None = Field(
+        None, ge=1, description="one upload (server.max_upload_bytes caps it too); beyond, 413"
+    )
+    storage_bytes: int | None = Field(None, ge=0, description="artifacts kept; beyond, 403")
+    retention_s: float | None = Field(
+        30 * 86400.0, gt=0, description="finished jobs (rows, artifacts) and uploads expire after"
+    )
+
+
+class TenantSettings(BaseModel):
+    """Quotas and retention every tenant has unless the operator gave it its own."""
+
+    defaults: TenantQuotas = Field(default_factory=TenantQuotas)
+    sweep_interval_s: float = Field(300.0, gt=0, description="how often expired data is deleted")
+
+
 class Settings(BaseSettings):
     """Everything localshang reads at start-up. Env: LOCALSHANG_SERVER__PORT=9000 and so on."""
 
@@ -128,6 +175,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     models: list[ModelSpec] = Field(default_factory=list)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    tenants: TenantSettings = Field(default_factory=TenantSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
 
     def jobs_database(self) -> Path:

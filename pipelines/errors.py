@@ -9,6 +9,7 @@ class PipelineError(Exception):
     """A pipeline could not do what it was asked; `status` is the HTTP status that fits."""
 
     status = 500
+    retry_after: int | None = None  # seconds, sent as Retry-After where it is set
 
     def __init__(
         self,
@@ -47,3 +48,19 @@ class OutputRejected(PipelineError):
     """The model's output failed the checks (merchant guardrails, JSON schema) on every attempt."""
 
     status = 422
+
+
+class QuotaExceeded(PipelineError):
+    """The tenant is at one of its limits for now (e.g. jobs at once); retry after a while."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class StorageQuotaExceeded(PipelineError):
+    """Keeping more would take the tenant past its storage quota; waiting does not help."""
+
+    status = 403

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,33 @@ class ChatAnswer:
     reasoning: str
     finish_reason: str | None
     completion_tokens: int
+
+
+@dataclass
+class TokenTally:
+    """Tokens the LLM calls of one piece of work (a request, a job) used, summed as they end."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+# Set by whoever meters the work; tasks the work starts share it (they copy the context).
+_tally: ContextVar[TokenTally | None] = ContextVar("token_tally", default=None)
+
+
+@contextlib.contextmanager
+def tallying_tokens() -> Iterator[TokenTally]:
+    """Count the tokens of every chat_answer made inside the block (in this task or its children)."""
+    tally = TokenTally()
+    reset = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(reset)
+
+
+def current_tally() -> TokenTally | None:
+    return _tally.get()
 
 
 def strip_reasoning(text: str) -> tuple[str, str]:
@@ -80,11 +108,17 @@ async def chat_answer(
     pieces: list[str] = []
     finish_reason: str | None = None
     tokens = 0
-    # aclosing: if this task is cancelled, closing the stream aborts the generation
-    async with contextlib.aclosing(backend.generate(prompt, options)) as stream:
-        async for delta in stream:
-            pieces.append(delta.text)
-            tokens = delta.completion_tokens or tokens
-            finish_reason = delta.finish_reason or finish_reason
+    try:
+        # aclosing: if this task is cancelled, closing the stream aborts the generation
+        async with contextlib.aclosing(backend.generate(prompt, options)) as stream:
+            async for delta in stream:
+                pieces.append(delta.text)
+                tokens = delta.completion_tokens or tokens
+                finish_reason = delta.finish_reason or finish_reason
+    finally:  # a generation cut short used what it generated
+        tally = _tally.get()
+        if tally is not None:
+            tally.prompt_tokens += backend.context_length - room
+            tally.completion_tokens += tokens
     answer, reasoning = strip_reasoning(prefill + "".join(pieces))
     return ChatAnswer(answer, reasoning, finish_reason, tokens)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from models.fetch import BUNDLES, FetchError, fetch
 from models.settings import ModelSpec, Settings, load_settings
+from pipelines.accounts.sqlite_store import database_has_keys
 from pipelines.video.cli import register as register_dub
-from server import cli_jobs
+from server import cli_jobs, cli_keys
 
 log = logging.getLogger("localshang")
 
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pull.add_argument("names", nargs="*", help="model ids (default: every model with a source)")
     models.set_defaults(run=_models)
     cli_jobs.register(commands)
+    cli_keys.register(commands)
     register_dub(commands)
 
     args = parser.parse_args(argv)
@@ -53,10 +55,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
-    if not server.api_keys:
+    if not server.api_keys and not database_has_keys(settings.jobs_database()):
         if not _is_loopback(server.host):
             log.error(
-                "refusing to bind %s without API keys: set server.api_keys in the config or "
+                "refusing to bind %s without API keys: create one with `localshang keys "
+                "create --tenant NAME`, set server.api_keys in the config or "
                 "LOCALSHANG_SERVER__API_KEYS, or bind 127.0.0.1",
                 server.host,
             )

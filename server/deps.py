@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from models.registry import ModelRegistry
 from models.settings import Settings
-from server.errors import APIError
+from server.tenancy import CallerDep
 
 
 def get_settings(request: Request) -> Settings:
@@ -22,31 +21,9 @@ def get_registry(request: Request) -> ModelRegistry:
     return registry
 
 
-def get_tenant(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> str:
-    """The tenant of the bearer key; with no keys configured (loopback only) everyone is 'default'."""
-    tenant = _tenant_of(request, settings)
-    request.state.tenant = tenant  # for the access log
-    return tenant
-
-
-def _tenant_of(request: Request, settings: Settings) -> str:
-    keys = settings.server.api_keys
-    if not keys:
-        return "default"
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise APIError(
-            401,
-            "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
-            code="missing_api_key",
-        )
-    tenant = None
-    for key in keys:  # compare with every key so timing does not tell which one matched
-        if hmac.compare_digest(key.key.get_secret_value().encode(), token.encode()):
-            tenant = key.tenant
-    if tenant is None:
-        raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
-    return tenant
+async def get_tenant(caller: CallerDep) -> str:
+    """The calling tenant's name (see server.tenancy for keys, roles and quotas)."""
+    return caller.name
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

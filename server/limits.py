@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,13 +14,21 @@ from server.errors import APIError
 class BodySizeLimit:
     """ASGI middleware: refuse bodies over the cap, by Content-Length or while streaming them in.
 
-    Multipart uploads get their own, larger cap; everything else the JSON cap.
+    Multipart uploads get their own, larger cap; everything else the JSON cap. `upload_cap`,
+    if given, may lower the upload cap per request (the caller's tenant quota).
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        upload_cap: Callable[[Scope], Awaitable[int | None]] | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
+        self.upload_cap = upload_cap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -29,24 +37,34 @@ class BodySizeLimit:
         headers = dict(scope["headers"])
         is_upload = headers.get(b"content-type", b"").startswith(b"multipart/")
         cap = self.max_upload if is_upload else self.max_body
+        if is_upload and self.upload_cap is not None:
+            cap = min(cap, await self.upload_cap(scope) or cap)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             await _too_large(cap, send)
             return
         received = 0
-        response_started = False
+        response_started = exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > cap:
+                    exceeded = True
                     raise _BodyTooLarge(cap)
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if exceeded:
+                # the app caught our exception and answers on its own (a form parser's 400):
+                # the 413 goes out instead of that answer
+                if message["type"] == "http.response.start" and not response_started:
+                    response_started = True
+                    await _too_large(cap, send)
+                return
             response_started = response_started or message["type"] == "http.response.start"
             await send(message)
 

@@ -29,6 +29,7 @@ from models.asr import (
 from models.registry import ModelRegistry
 from server.errors import APIError
 from server.limits import InflightGate
+from server.metering import Meter
 from server.schemas.stt import (
     RESPONSE_FORMATS,
     TIMESTAMP_GRANULARITIES,
@@ -53,9 +54,12 @@ Task = Literal["transcribe", "translate"]
 
 
 class SpeechToTextService:
-    def __init__(self, registry: ModelRegistry, gate: InflightGate) -> None:
+    def __init__(
+        self, registry: ModelRegistry, gate: InflightGate, meter: Meter | None = None
+    ) -> None:
         self.registry = registry
         self.gate = gate
+        self.meter = meter or Meter.off()
 
     async def transcribe(self, body: TranscriptionRequest, request: Request) -> Response:
         return await self._run(
@@ -114,6 +118,8 @@ class SpeechToTextService:
                     word_timestamps=words,
                 )
             )
+            # the whole upload is decoded and handed to the model: its length is what is used
+            await self.meter.record(audio_seconds_transcribed=round(stream.duration, 3))
         except BaseException:
             await stack.aclose()
             raise

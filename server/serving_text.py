@@ -19,6 +19,7 @@ from models.registry import ModelRegistry
 from models.settings import ModelSpec
 from server.errors import APIError
 from server.limits import InflightGate
+from server.metering import Meter
 from server.schemas.text import (
     AssistantMessage,
     ChatChoice,
@@ -62,9 +63,12 @@ class _Lease:
 
 
 class TextService:
-    def __init__(self, registry: ModelRegistry, gate: InflightGate) -> None:
+    def __init__(
+        self, registry: ModelRegistry, gate: InflightGate, meter: Meter | None = None
+    ) -> None:
         self.registry = registry
         self.gate = gate
+        self.meter = meter or Meter.off()
 
     # --- entry points ---------------------------------------------------------------------
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Any:
@@ -93,7 +97,7 @@ class TextService:
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return self._sse(lease, choices, _ChatChunks(*meta), include_usage)
-        await self._collect(lease, choices, request)
+        usage = await self._collect(lease, choices, request)
         return ChatCompletion(
             id=meta[0],
             created=meta[1],
@@ -108,7 +112,7 @@ class TextService:
                 )
                 for c in choices
             ],
-            usage=_usage(choices),
+            usage=usage,
         )
 
     async def complete(self, body: CompletionRequest, request: Request) -> Any:
@@ -133,7 +137,7 @@ class TextService:
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return self._sse(lease, choices, _CompletionChunks(*meta, echo=echo), include_usage)
-        await self._collect(lease, choices, request)
+        usage = await self._collect(lease, choices, request)
         return Completion(
             id=meta[0],
             created=meta[1],
@@ -146,7 +150,7 @@ class TextService:
                 )
                 for c in choices
             ],
-            usage=_usage(choices),
+            usage=usage,
         )
 
     # --- request preparation --------------------------------------------------------------
@@ -170,6 +174,13 @@ class TextService:
         prompt_param: str,
     ) -> SamplingOptions:
         prompt_tokens = backend.count_tokens(prompt)
+        if prompt_tokens == 0:  # "" with a tokenizer that adds no BOS: nothing to continue
+            raise APIError(
+                400,
+                f"The {prompt_param} is empty: this model needs at least one token to continue.",
+                param=prompt_param,
+                code="empty_prompt",
+            )
         context = backend.context_length
         room = context - prompt_tokens
         if room <= 0 or (max_tokens is not None and max_tokens > room):
@@ -248,16 +259,26 @@ class TextService:
         return choices
 
     # --- running --------------------------------------------------------------------------
-    async def _collect(self, lease: _Lease, choices: list[_Choice], request: Request) -> None:
-        """Generate every choice to the end; abort if the client goes away meanwhile."""
-        async with lease.stack:
-            work = asyncio.ensure_future(_drain(self._run(lease.backend, choices)))
-            while not work.done():
-                done, _ = await asyncio.wait({work}, timeout=0.5)
-                if not done and await request.is_disconnected():
-                    work.cancel()
-                    break
-            await work
+    async def _collect(self, lease: _Lease, choices: list[_Choice], request: Request) -> Usage:
+        """Generate every choice to the end; abort if the client goes away meanwhile.
+        Returns the usage, metered however it ended."""
+        try:
+            async with lease.stack:
+                work = asyncio.ensure_future(_drain(self._run(lease.backend, choices)))
+                while not work.done():
+                    done, _ = await asyncio.wait({work}, timeout=0.5)
+                    if not done and await request.is_disconnected():
+                        work.cancel()
+                        break
+                await work
+        finally:
+            usage = await self._meter(choices)
+        return usage
+
+    async def _meter(self, choices: list[_Choice]) -> Usage:
+        usage = _usage(choices)
+        await self.meter.tokens(usage.prompt_tokens, usage.completion_tokens)
+        return usage
 
     async def _run(
         self, backend: ChatBackend, choices: list[_Choice]
@@ -330,6 +351,8 @@ class TextService:
                 yield _data(json.dumps(exc.body()))
             except Exception as exc:  # the status line is sent; the error has to travel in-band
                 yield _data(json.dumps(APIError(500, f"generation failed: {exc}").body()))
+            finally:  # what was generated counts, even for a client that hung up
+                await self._meter(choices)
             yield _data("[DONE]")
 
 

@@ -17,6 +17,7 @@ from models.tts.base import SpeechAudio, SpeechBackend, UnknownVoice
 from models.tts.encode import OUTPUT_FORMATS, encode_stream
 from server.errors import APIError
 from server.limits import InflightGate
+from server.metering import Meter
 from server.schemas.tts import SpeechRequest, VoiceCard, VoiceList
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,12 @@ class SpeechResponse(StreamingResponse):
 
 
 class SpeechService:
-    def __init__(self, registry: ModelRegistry, gate: InflightGate) -> None:
+    def __init__(
+        self, registry: ModelRegistry, gate: InflightGate, meter: Meter | None = None
+    ) -> None:
         self.registry = registry
         self.gate = gate
+        self.meter = meter or Meter.off()
 
     async def speak(self, body: SpeechRequest) -> Speech:
         """Check everything and make the first sentence before answering, so errors stay JSON."""
@@ -87,7 +91,7 @@ class SpeechService:
                 await sentences.aclose()
             await stack.aclose()
             raise
-        return _stream(body, spec.id, first, sentences, stack)
+        return _stream(body, spec.id, first, sentences, stack, self.meter)
 
     async def voices(self, model: str | None) -> VoiceList:
         specs = (
@@ -122,6 +126,7 @@ def _stream(
     first: SpeechAudio,
     sentences: AsyncGenerator[SpeechAudio, None],
     stack: AsyncExitStack,
+    meter: Meter,
 ) -> Speech:
     """Wire the sentences into the encoder; the model is given back once they are closed."""
     started = False
@@ -130,13 +135,17 @@ def _stream(
         # Iterated and closed by the encoder's own task, so this clean-up always runs whole.
         nonlocal started
         started = True
+        spoken_s = first.duration_s
         try:
             yield first
             async for chunk in sentences:
+                spoken_s += chunk.duration_s
                 yield chunk
         finally:
             await sentences.aclose()
             await stack.aclose()
+            # what was made, as long as it plays (speed changes the tempo, not the words)
+            await meter.record(audio_seconds_synthesized=round(spoken_s / body.speed, 3))
 
     async def encoded() -> AsyncGenerator[bytes, None]:
         chunks = encode_stream(audio(), body.response_format, first.sample_rate, body.speed)

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures_tts",
     "tests.fixtures_video",
     "tests.fixtures_jobs",
+    "tests.fixtures_tenancy",
 ]
 
 netguard.install()

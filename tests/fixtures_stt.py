@@ -131,7 +131,7 @@ def bad_uploads(speech_clips: dict[str, Path]) -> dict[str, Path]:
     zero = folder / "zero.mp3"
     zero.write_bytes(b"")
     return {
-        "no_audio_stream:png": png,
+        "invalid_audio:png": png,
         "no_audio_stream:silent_video": silent_video,
         "invalid_audio:truncated_mp4": truncated,
         "invalid_audio:text": text,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
+import struct
 import subprocess
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,22 +104,86 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Clip]:
 
 @pytest.fixture(scope="session")
 def bad_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Uploads that must be refused: text, audio only, a playlist pointing at a local file."""
+    """Uploads that must be refused, each named by what is wrong with it.
+
+    text, audio_only, playlist (HLS naming a local file), truncated (an MP4 without its
+    index), zero_bytes, random_bytes, png_as_mp4 (a PNG header claiming 65535x65535),
+    huge_frame (real H.264 at 8192x4320, a few kB), zero_seconds (an MP4 without a sample),
+    subtitles_only (Matroska with one SubRip track), broken_mjpeg (AVI whose frames are noise),
+    concat_local (an ffconcat list naming /etc/passwd).
+    """
     root = tmp_path_factory.mktemp("bad_media")
     text = root / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
     audio_only = root / "voice.m4a"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
-         "-c:a", "aac", str(audio_only)],
-        check=True, timeout=60,
-    )  # fmt: skip
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "aac", audio_only)
     playlist = root / "list.mp4"
     playlist.write_text("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n/etc/hostname\n")
     truncated = root / "truncated.mp4"
     whole = make_clip(root / "whole.mp4", seconds=2.0)
     truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
-    return {"text": text, "audio_only": audio_only, "playlist": playlist, "truncated": truncated}
+    made = {"text": text, "audio_only": audio_only, "playlist": playlist, "truncated": truncated}
+
+    made["zero_bytes"] = root / "empty.mp4"
+    made["zero_bytes"].write_bytes(b"")
+    made["random_bytes"] = root / "noise.mp4"
+    made["random_bytes"].write_bytes(random.Random(7).randbytes(64 * 1024))
+    made["png_as_mp4"] = root / "poster.mp4"
+    made["png_as_mp4"].write_bytes(_png_header(65535, 65535))
+    made["huge_frame"] = root / "huge.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "color=c=black:s=8192x4320:r=1", "-frames:v", "1",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            made["huge_frame"])  # fmt: skip
+    made["zero_seconds"] = root / "nothing.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=s=64x64:r=10", "-frames:v", "0", "-c:v", "libx264",
+            made["zero_seconds"])  # fmt: skip
+    subtitles = root / "cues.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:02,000\nhello\n")
+    made["subtitles_only"] = root / "subtitles.mkv"
+    _ffmpeg("-i", subtitles, "-c:s", "srt", made["subtitles_only"])
+    made["broken_mjpeg"] = _noise_frames(root / "mjpeg.avi")
+    made["concat_local"] = root / "concat.mp4"
+    made["concat_local"].write_text("ffconcat version 1.0\nfile '/etc/passwd'\nfile 'whole.mp4'\n")
+    return made
+
+
+def _ffmpeg(*args: str | Path) -> None:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-nostdin", *map(str, args)], check=True, timeout=120
+    )
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A well-formed PNG (signature, IHDR, a little IDAT, IEND) that claims `width`x`height`."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _noise_frames(path: Path) -> Path:
+    """An MJPEG AVI whose container is intact but whose every frame is replaced by noise."""
+    clean = path.with_name("clean.avi")
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=s=64x64:r=10", "-t", "2", "-c:v", "mjpeg", clean)
+    data = bytearray(clean.read_bytes())
+    noise = random.Random(3)
+    at = data.find(b"00dc")  # a frame chunk: id, little-endian size, the JPEG
+    while at != -1:
+        size = struct.unpack("<I", data[at + 4 : at + 8])[0]
+        if 0 < size <= len(data) - at - 8:
+            data[at + 8 : at + 8 + size] = noise.randbytes(size)
+        at = data.find(b"00dc", at + 8)
+    path.write_bytes(bytes(data))
+    return path
 
 
 @pytest.fixture(scope="session")

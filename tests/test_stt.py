@@ -124,7 +124,7 @@ async def test_transcription_accepts_every_common_audio_and_video_container(
 @pytest.mark.parametrize(
     "case",
     [
-        "no_audio_stream:png",
+        "invalid_audio:png",
         "no_audio_stream:silent_video",
         "invalid_audio:truncated_mp4",
         "invalid_audio:text",

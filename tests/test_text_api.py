@@ -272,6 +272,31 @@ async def test_prompt_longer_than_the_context_is_a_400_not_a_crash(
         assert_openai_error(prompt, 400, "prompt")
 
 
+async def test_an_empty_prompt_is_a_400_streamed_or_not(
+    app_client: AppClient, tiny_chat_spec: ModelSpec
+) -> None:
+    """The tiny tokenizer adds no BOS: "" is zero tokens, which the engine cannot continue."""
+    async with app_client([tiny_chat_spec]) as client:
+        for stream in (False, True):
+            body = {"model": "tiny-chat", "prompt": "", "stream": stream}
+            error = assert_openai_error(await client.post("/v1/completions", json=body), 400)
+            assert (error["param"], error["code"]) == ("prompt", "empty_prompt")
+
+
+@pytest.mark.parametrize("sampling", [{"temperature": 5e-324}, {"top_p": 5e-324}])
+async def test_the_smallest_positive_temperature_or_top_p_samples_the_likeliest_token(
+    app_client: AppClient, tiny_chat_spec: ModelSpec, sampling: dict[str, float]
+) -> None:
+    """Both are 0 in float32: no division by zero, no empty nucleus, just greedy decoding."""
+    async with app_client([tiny_chat_spec]) as client:
+        body = {"model": "tiny-chat", "messages": HELLO, "max_tokens": 8}
+        greedy = await client.post(CHAT, json={**body, "temperature": 0})
+        tiny = await client.post(CHAT, json={**body, **sampling})
+        assert tiny.status_code == 200, tiny.text
+        text = tiny.json()["choices"][0]["message"]["content"]
+        assert text == greedy.json()["choices"][0]["message"]["content"]
+
+
 async def test_unknown_model_is_404_and_unloadable_model_is_503_with_retry_after(
     app_client: AppClient, tiny_chat_spec: ModelSpec
 ) -> None:

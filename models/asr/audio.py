@@ -10,6 +10,14 @@ import av
 import numpy as np
 
 SAMPLE_RATE = 16_000
+# Demuxers of audio and video files, and only those: a playlist (hls), a concat list, an SDP
+# stream description or an image sequence would make FFmpeg open further files, URLs or UDP
+# ports named inside the upload. No protocol but local files for anything nested.
+AUDIO_DEMUXERS = (
+    "wav,w64,mp3,aac,ac3,eac3,dts,flac,ogg,matroska,mov,avi,asf,amr,aiff,caf,au,wv,ape,tta,"
+    "flv,mpegts,mpeg"
+)
+OPEN_OPTIONS = {"format_whitelist": AUDIO_DEMUXERS, "protocol_whitelist": "file"}
 
 
 class AudioDecodeError(ValueError):
@@ -37,7 +45,14 @@ def decode_audio(
     samples) or `audio_too_long`.
     """
     try:
-        container = av.open(source, mode="r", metadata_errors="ignore")
+        container = av.open(source, mode="r", metadata_errors="ignore", options=OPEN_OPTIONS)
+    except av.ArgumentError as exc:  # what a demuxer outside the whitelist gets
+        raise AudioDecodeError(
+            "The file is not an audio or video file this server reads (playlists and stream "
+            "descriptions are refused). Send a file in a format such as wav, mp3, m4a, ogg, "
+            "webm, flac or mp4.",
+            code="invalid_audio",
+        ) from exc
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(
             "The file could not be read as audio or video: "

@@ -29,6 +29,9 @@ from models.chat.base import (
 log = logging.getLogger(__name__)
 
 ATTENTION = "localshang_per_request"
+# Below this, temperature means greedy decoding (as in vLLM): float32 logits divided by a
+# tiny positive temperature overflow to inf, and the probabilities become NaN.
+MIN_TEMPERATURE = 1e-5
 
 
 # --- model plumbing -------------------------------------------------------------------------
@@ -178,12 +181,14 @@ def _sample(logits: torch.Tensor, request: Request) -> int:
         logits = (
             logits - options.frequency_penalty * counts - options.presence_penalty * (counts > 0)
         )
-    if options.temperature <= 0:
+    if options.temperature < MIN_TEMPERATURE:
         return int(logits.argmax())
     probs = torch.softmax(logits / options.temperature, dim=-1)
     if options.top_p < 1:
         probs, order = probs.sort(descending=True)
-        probs = probs.masked_fill(probs.cumsum(-1) - probs >= options.top_p, 0.0)
+        outside = probs.cumsum(-1) - probs >= options.top_p
+        outside[0] = False  # the likeliest token stays, however small top_p is (even 5e-324)
+        probs = probs.masked_fill(outside, 0.0)
         return int(order[torch.multinomial(probs, 1, generator=request.generator)])
     return int(torch.multinomial(probs, 1, generator=request.generator))
 

@@ -1,17 +1,21 @@
-"""Artifact files of jobs under <data_dir>/jobs/<job id>/: written to a temp name, then renamed."""
+"""Artifact files of jobs under <data_dir>/jobs/<job id>/: written to a temp name, then renamed;
+encrypted at rest when a cipher is given (work files stay plain: they are scratch)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import mimetypes
 import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipelines.errors import InvalidInput
+from pipelines.jobs.crypto import ArtifactCipher
 
 ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 PART_SUFFIX = ".part"
@@ -38,8 +42,9 @@ def guess_content_type(name: str) -> str:
 class ArtifactFiles:
     """The files side of artifacts; the job store holds the records that make them visible."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cipher: ArtifactCipher | None = None) -> None:
         self.root = root
+        self.cipher = cipher
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / job_id
@@ -63,6 +68,23 @@ class ArtifactFiles:
     async def remove(self, job_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id), True)
 
+    def read(self, path: Path, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Plaintext bytes start..end (inclusive; default: to the end) of an artifact file,
+        decrypted if need be. Blocking: iterate it in a worker thread."""
+        with path.open("rb") as file:
+            if self.cipher is not None:
+                size = self.cipher.plain_size(path.stat().st_size)
+                yield from self.cipher.read_range(file, start, size - 1 if end is None else end)
+                return
+            file.seek(start)
+            left = None if end is None else end - start + 1
+            while left is None or left > 0:
+                block = file.read(1 << 20 if left is None else min(1 << 20, left))
+                if not block:
+                    return
+                left = None if left is None else left - len(block)
+                yield block
+
     async def remove_work(self, job_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id) / WORK_DIR, True)
 
@@ -80,10 +102,14 @@ class ArtifactFiles:
         temp = self._temp_path(job_id, name)
         try:
             with temp.open("wb") as file:
-                file.write(data)
+                if self.cipher is not None:
+                    self.cipher.encrypt_stream(io.BytesIO(data), file)
+                else:
+                    file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
-            return self._publish(temp, self.path(job_id, name), hashlib.sha256(data).hexdigest())
+            digest = hashlib.sha256(data).hexdigest()
+            return self._publish(temp, self.path(job_id, name), len(data), digest)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -91,20 +117,28 @@ class ArtifactFiles:
     def _adopt(self, job_id: str, name: str, source: Path) -> tuple[int, str]:
         temp = self._temp_path(job_id, name)
         try:
+            if self.cipher is not None:
+                with source.open("rb") as plain, temp.open("wb") as file:
+                    size, digest = self.cipher.encrypt_stream(plain, file)
+                    file.flush()
+                    os.fsync(file.fileno())
+                source.unlink()
+                return self._publish(temp, self.path(job_id, name), size, digest)
             shutil.move(source, temp)
-            digest = hashlib.sha256()
+            hashed = hashlib.sha256()
             with temp.open("rb") as file:
                 for block in iter(lambda: file.read(1 << 20), b""):
-                    digest.update(block)
+                    hashed.update(block)
                 os.fsync(file.fileno())
-            return self._publish(temp, self.path(job_id, name), digest.hexdigest())
+            return self._publish(
+                temp, self.path(job_id, name), temp.stat().st_size, hashed.hexdigest()
+            )
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
 
     @staticmethod
-    def _publish(temp: Path, final: Path, sha256: str) -> tuple[int, str]:
-        size = temp.stat().st_size
+    def _publish(temp: Path, final: Path, size: int, sha256: str) -> tuple[int, str]:
         os.replace(temp, final)
         directory = os.open(final.parent, os.O_RDONLY)
         try:

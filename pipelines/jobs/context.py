@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from models.settings import JobSettings
+from pipelines.errors import StorageQuotaExceeded
 from pipelines.jobs.artifacts import ArtifactFiles, check_artifact_name, guess_content_type
+from pipelines.jobs.policy import OpenPolicy, TenantPolicy
 from pipelines.jobs.store import GlossaryStore, JobStore
 from pipelines.jobs.types import ArtifactRecord, JobRecord, JobType
 
@@ -24,6 +26,7 @@ class JobServices:
     settings: Any  # models.settings.Settings
     glossaries: GlossaryStore
     jobs: JobSettings
+    policy: TenantPolicy = field(default_factory=OpenPolicy)
 
 
 class JobGone(Exception):
@@ -94,6 +97,7 @@ class JobContext:
     async def _record(
         self, name: str, size: int, sha256: str, content_type: str | None
     ) -> ArtifactRecord:
+        await self._check_storage(name, size)
         record = ArtifactRecord(
             job_id=self.job_id,
             name=name,
@@ -107,3 +111,17 @@ class JobContext:
             raise JobGone(f"job {self.job_id} is no longer running")
         self._notify(self.job_id)
         return record
+
+    async def _check_storage(self, name: str, size: int) -> None:
+        """Refuse (and delete) an artifact that takes the tenant past its storage quota."""
+        quota = (await self.services.policy.job_limits(self.tenant)).storage_bytes
+        if quota is None:
+            return
+        used = await self._store.storage_bytes(self.tenant)
+        if used + size > quota:
+            self._files.path(self.job_id, name).unlink(missing_ok=True)
+            raise StorageQuotaExceeded(
+                f"Artifact '{name}' ({size} bytes) would take your storage to {used + size} "
+                f"bytes, over your quota of {quota}. Delete jobs you no longer need.",
+                code="storage_quota_exceeded",
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import weakref
 from typing import Any
@@ -15,8 +16,10 @@ from models.settings import JobSettings
 from pipelines.errors import PipelineError
 from pipelines.jobs.artifacts import ArtifactFiles
 from pipelines.jobs.context import JobContext, JobGone, JobServices
+from pipelines.jobs.policy import JobEvent
 from pipelines.jobs.store import JobStore
 from pipelines.jobs.types import JobRecord, JobState, JobTypes
+from pipelines.llm import current_tally, tallying_tokens
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +164,10 @@ class JobRunner:
                     self._running.pop(job.id, None)
 
     async def _execute(self, job: JobRecord) -> None:
+        with tallying_tokens():  # read by _finish, for the tenant's usage
+            await self._run_stages(job)
+
+    async def _run_stages(self, job: JobRecord) -> None:
         stage_name = job.stage
         self.notify(job.id)
         try:
@@ -211,5 +218,13 @@ class JobRunner:
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
     ) -> None:
-        await self.store.finish(job.id, state, result=result, error=error)
+        finished = await self.store.finish(job.id, state, result=result, error=error)
         await self.files.remove_work(job.id)
+        if finished:  # told to the tenancy layer (usage); its failure is not the job's
+            job = dataclasses.replace(job, state=state, result=result, error=error)
+            tally = current_tally()
+            usage = {} if tally is None else dataclasses.asdict(tally)
+            try:
+                await self.services.policy.on_job_event(JobEvent("job.finished", job, usage=usage))
+            except Exception:
+                log.exception("job %s: recording its end failed", job.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,14 +13,19 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from models.settings import JobSettings, Settings
-from pipelines.errors import InvalidInput, NotFound
+from models.settings import JobSettings, Settings, decode_encryption_key
+from pipelines.errors import InvalidInput, NotFound, QuotaExceeded, StorageQuotaExceeded
 from pipelines.jobs.artifacts import ArtifactFiles
 from pipelines.jobs.context import JobServices
+from pipelines.jobs.crypto import ArtifactCipher
+from pipelines.jobs.policy import JobAction, JobEvent, OpenPolicy, TenantPolicy
 from pipelines.jobs.runner import JobRunner
 from pipelines.jobs.sqlite_store import SQLiteJobStore
 from pipelines.jobs.store import GlossaryStore, JobStore
 from pipelines.jobs.types import BUILTIN_JOB_TYPES, ArtifactRecord, JobRecord, JobState, JobTypes
+
+log = logging.getLogger(__name__)
+JOB_SLOT_RETRY_S = 5  # Retry-After when a tenant has all the jobs at once it may have
 
 
 class Store(JobStore, GlossaryStore, Protocol):
@@ -43,30 +49,44 @@ class JobService:
         registry: Any,
         settings: Settings,
         job_settings: JobSettings | None = None,
+        policy: TenantPolicy | None = None,
     ) -> None:
         self.store = store
         self.files = files
         self.types = types
         self.settings = job_settings or settings.jobs
+        self.policy = policy or OpenPolicy()
         self.services = JobServices(
-            registry=registry, settings=settings, glossaries=store, jobs=self.settings
+            registry=registry,
+            settings=settings,
+            glossaries=store,
+            jobs=self.settings,
+            policy=self.policy,
         )
         self.runner = JobRunner(store, files, types, self.services, self.settings)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, registry: Any, types: JobTypes | None = None
+        cls,
+        settings: Settings,
+        registry: Any,
+        types: JobTypes | None = None,
+        policy: TenantPolicy | None = None,
     ) -> JobService:
-        """SQLite in <data_dir>, artifacts in <data_dir>/jobs, built-in + configured job types."""
+        """SQLite in <data_dir>, artifacts in <data_dir>/jobs (encrypted if a key is set),
+        built-in + configured job types."""
         job_settings = settings.jobs
         types = types or JobTypes.from_table({**BUILTIN_JOB_TYPES, **job_settings.types})
+        key = job_settings.encryption_key
+        cipher = ArtifactCipher(decode_encryption_key(key.get_secret_value())) if key else None
         return cls(
             SQLiteJobStore(settings.jobs_database()),
-            ArtifactFiles(settings.data_dir / "jobs"),
+            ArtifactFiles(settings.data_dir / "jobs", cipher),
             types,
             registry,
             settings,
             job_settings,
+            policy,
         )
 
     async def start(self) -> None:
@@ -80,13 +100,25 @@ class JobService:
             await self.store.close()
 
     # --- jobs -----------------------------------------------------------------------------
-    async def submit(self, tenant: str, type_name: str, input: dict[str, Any]) -> JobRecord:
+    async def submit(
+        self, tenant: str, type_name: str, input: dict[str, Any], actor: str | None = None
+    ) -> JobRecord:
         job_type = self.types.get(type_name)
         try:
             model = job_type.input_model.model_validate(input)
         except ValidationError as exc:
             message, param = validation_message(exc, "input")
             raise InvalidInput(message, param=param, code="invalid_input") from exc
+        limits = await self.policy.job_limits(tenant)
+        if limits.storage_bytes is not None:
+            used = await self.store.storage_bytes(tenant)
+            if used >= limits.storage_bytes:
+                raise StorageQuotaExceeded(
+                    f"Your artifacts take {used} bytes, your storage quota is "
+                    f"{limits.storage_bytes}. Delete jobs you no longer need "
+                    "(DELETE /v1/jobs/{id}) before starting new ones.",
+                    code="storage_quota_exceeded",
+                )
         if job_type.prepare is not None:
             model = await job_type.prepare(model, tenant, self.services)
         job = await self.store.create(
@@ -95,8 +127,17 @@ class JobService:
             resource=job_type.resource,
             input=model.model_dump(mode="json"),
             stage_count=len(job_type.stages),
+            max_active=limits.concurrent_jobs,
         )
+        if job is None:
+            raise QuotaExceeded(
+                f"You have {limits.concurrent_jobs} jobs queued or running, as many as you may "
+                "at once. Retry when one has finished.",
+                retry_after=JOB_SLOT_RETRY_S,
+                code="concurrent_jobs_exceeded",
+            )
         self.runner.submitted(job)
+        await self.emit("job.created", job, actor)
         return await self.get(tenant, job.id)
 
     async def get(self, tenant: str, job_id: str) -> JobRecord:
@@ -114,7 +155,7 @@ class JobService:
             for job in jobs
         ]
 
-    async def cancel(self, tenant: str, job_id: str) -> JobRecord:
+    async def cancel(self, tenant: str, job_id: str, actor: str | None = None) -> JobRecord:
         """Cancel a queued or running job and delete its artifacts (those of a finished job too)."""
         await self.get(tenant, job_id)
         await self.store.cancel(job_id)
@@ -122,7 +163,28 @@ class JobService:
         await self.store.remove_artifacts(job_id)
         await self.files.remove(job_id)
         self.runner.notify(job_id)
-        return await self.get(tenant, job_id)
+        job = await self.get(tenant, job_id)
+        await self.emit("job.deleted", job, actor)
+        return job
+
+    async def erase(self, tenant: str, finished_before: float | None = None) -> tuple[str, ...]:
+        """Delete the tenant's jobs (rows, artifacts, files) at once, cancelling those not yet
+        finished; with `finished_before`, only the jobs that finished before then."""
+        erased = []
+        for job_id in await self.store.job_ids(tenant, finished_before=finished_before):
+            await self.store.cancel(job_id)
+            await self.runner.cancel(job_id)
+            await self.files.remove(job_id)
+            if await self.store.delete(job_id):
+                erased.append(job_id)
+            self.runner.notify(job_id)
+        return tuple(erased)
+
+    async def emit(self, action: JobAction, job: JobRecord, actor: str | None = None) -> None:
+        try:
+            await self.policy.on_job_event(JobEvent(action, job, actor))
+        except Exception:  # bookkeeping must never undo or fail the change itself
+            log.exception("job %s: recording %s failed", job.id, action)
 
     async def artifact(self, tenant: str, job_id: str, name: str) -> tuple[ArtifactRecord, Path]:
         await self.get(tenant, job_id)

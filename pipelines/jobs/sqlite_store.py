@@ -100,6 +100,8 @@ class SQLiteJobStore:
             # may drop the last transactions, never corrupt the file.
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
+            # deleted jobs (DELETE, purge, retention) hold merchant data: zero their pages
+            db.execute("PRAGMA secure_delete=ON")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -125,10 +127,18 @@ class SQLiteJobStore:
         resource: str,
         input: dict[str, Any],
         stage_count: int,
-    ) -> JobRecord:
+        max_active: int | None = None,
+    ) -> JobRecord | None:
         job_id, now = new_job_id(), time.time()
 
-        def insert(db: sqlite3.Connection) -> JobRecord:
+        def insert(db: sqlite3.Connection) -> JobRecord | None:
+            if max_active is not None:  # counted in the insert's transaction: no race past it
+                (active,) = db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('queued', 'running')",
+                    (tenant,),
+                ).fetchone()
+                if active >= max_active:
+                    return None
             db.execute(
                 "INSERT INTO jobs (id, tenant, type, resource, state, input, stage_count,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -144,7 +154,7 @@ class SQLiteJobStore:
                     now,
                 ),
             )
-            return _get(db, job_id, None)  # type: ignore[return-value]
+            return _get(db, job_id, None)
 
         return await self._run(insert)
 
@@ -332,6 +342,44 @@ class SQLiteJobStore:
     async def remove_artifacts(self, job_id: str) -> None:
         await self._run(lambda db: db.execute("DELETE FROM artifacts WHERE job_id = ?", (job_id,)))
 
+    async def delete(self, job_id: str) -> bool:
+        finished = tuple(state.value for state in JobState if state.finished)
+        return await self._run(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM jobs WHERE id = ? AND state IN (?, ?, ?)", (job_id, *finished)
+                ).rowcount
+                == 1
+            )
+        )
+
+    async def storage_bytes(self, tenant: str) -> int:
+        def total(db: sqlite3.Connection) -> int:
+            (size,) = db.execute(
+                "SELECT COALESCE(SUM(a.size), 0) FROM artifacts a JOIN jobs j ON j.id = a.job_id"
+                " WHERE j.tenant = ?",
+                (tenant,),
+            ).fetchone()
+            return int(size)
+
+        return await self._run(total)
+
+    async def tenants(self) -> list[str]:
+        return await self._run(
+            lambda db: [row[0] for row in db.execute("SELECT DISTINCT tenant FROM jobs")]
+        )
+
+    async def job_ids(self, tenant: str, finished_before: float | None = None) -> list[str]:
+        def select(db: sqlite3.Connection) -> list[str]:
+            sql = "SELECT id FROM jobs WHERE tenant = ?"
+            params: list[Any] = [tenant]
+            if finished_before is not None:
+                sql += " AND finished_at < ?"
+                params.append(finished_before)
+            return [row[0] for row in db.execute(sql + " ORDER BY seq", params)]
+
+        return await self._run(select)
+
     # --- glossaries -----------------------------------------------------------------------
     async def put_glossary(
         self, tenant: str, name: str, entries: list[dict[str, Any]]
@@ -373,6 +421,22 @@ class SQLiteJobStore:
                 ).rowcount
                 == 1
             )
+        )
+
+    async def compact(self) -> None:
+        """secure_delete zeroed the deleted rows in the database file; the WAL still holds
+        older copies of those pages until it is checkpointed and truncated."""
+
+        def checkpoint() -> None:
+            if self._db is None:
+                raise RuntimeError("the job store is closed")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, checkpoint)
+
+    async def delete_glossaries(self, tenant: str) -> int:
+        return await self._run(
+            lambda db: db.execute("DELETE FROM glossaries WHERE tenant = ?", (tenant,)).rowcount
         )
 
 

@@ -32,7 +32,10 @@ class JobStore(Protocol):
         resource: str,
         input: dict[str, Any],
         stage_count: int,
-    ) -> JobRecord: ...
+        max_active: int | None = None,
+    ) -> JobRecord | None:
+        """The new queued job; None (nothing stored) if the tenant already has `max_active`
+        jobs queued or running."""
 
     async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
         """The job, or None when it does not exist or belongs to another tenant."""
@@ -93,6 +96,21 @@ class JobStore(Protocol):
 
     async def remove_artifacts(self, job_id: str) -> None: ...
 
+    async def delete(self, job_id: str) -> bool:
+        """Remove a finished job's row and its artifact records; False if it is not finished."""
+
+    async def storage_bytes(self, tenant: str) -> int:
+        """Bytes of all the tenant's artifacts."""
+
+    async def tenants(self) -> list[str]:
+        """Every tenant that has jobs."""
+
+    async def job_ids(self, tenant: str, finished_before: float | None = None) -> list[str]:
+        """The tenant's jobs, oldest first; with `finished_before`, only those finished earlier."""
+
+    async def compact(self) -> None:
+        """Make what was deleted unrecoverable from the database's files (after a purge)."""
+
 
 class GlossaryStore(Protocol):
     async def put_glossary(
@@ -104,3 +122,5 @@ class GlossaryStore(Protocol):
     async def list_glossaries(self, tenant: str) -> list[GlossaryRecord]: ...
 
     async def delete_glossary(self, tenant: str, name: str) -> bool: ...
+
+    async def delete_glossaries(self, tenant: str) -> int: ...

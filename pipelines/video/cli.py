@@ -61,7 +61,10 @@ async def _dub(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     # A job store of its own: a server sharing data_dir would see this process's start-up
     # recovery as a crash of its running jobs.
     with tempfile.TemporaryDirectory(prefix="localshang-dub-") as scratch:
-        local = settings.model_copy(update={"data_dir": Path(scratch)})
+        # Not encrypted either: the scratch store is gone when the command ends, and what is
+        # copied out of it below is the merchant's plaintext result.
+        jobs = settings.jobs.model_copy(update={"encryption_key": None})
+        local = settings.model_copy(update={"data_dir": Path(scratch), "jobs": jobs})
         service = JobService.from_settings(local, registry, types=JobTypes([DUBBING_JOB]))
         await service.start()
         try:

@@ -16,6 +16,8 @@ from pipelines.video.ffmpeg import FFmpeg, MediaInfo, probe
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 VIDEO_NAME = "video"
 OWNER_NAME = "owner.json"
+# A request body being copied out of the form parser's spool; becomes an upload folder once whole.
+INCOMING_PREFIX = ".incoming-"
 
 
 def uploads_dir(data_dir: Path) -> Path:
@@ -36,7 +38,10 @@ def accept_upload(
         video = folder / VIDEO_NAME
         shutil.move(source, video)
         info = probe(FFmpeg(folder, settings.ffmpeg_timeout_s), video, settings)
-        (folder / OWNER_NAME).write_text(json.dumps({"tenant": tenant, "at": time.time()}))
+        # written whole or not at all: an upload without its owner record is an unfinished one
+        partial = folder / f".{OWNER_NAME}.part"
+        partial.write_text(json.dumps({"tenant": tenant, "at": time.time()}))
+        partial.replace(folder / OWNER_NAME)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -81,12 +86,34 @@ def remove_upload(data_dir: Path, upload_id: str) -> None:
 
 
 def sweep_uploads(data_dir: Path, ttl_s: float, now: float | None = None) -> list[str]:
-    """Remove uploads older than `ttl_s` that no job took (e.g. its job was cancelled first)."""
+    """Remove uploads older than `ttl_s` that no job took (e.g. its job was cancelled first),
+    and request bodies a crashed process left half copied that long ago."""
     now = time.time() if now is None else now
     root = uploads_dir(data_dir)
     removed = []
-    for folder in root.iterdir() if root.is_dir() else ():
-        if folder.is_dir() and now - folder.stat().st_mtime > ttl_s:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder.name)
+    for entry in root.iterdir() if root.is_dir() else ():
+        if now - entry.stat().st_mtime > ttl_s:
+            _remove(entry)
+            removed.append(entry.name)
     return removed
+
+
+def clear_unfinished_uploads(data_dir: Path) -> list[str]:
+    """At start-up: remove what a killed server left half done, since no request of this
+    process is under way yet. That is request bodies being copied (`.incoming-*`) and upload
+    folders whose owner record was never written (killed while probing)."""
+    root = uploads_dir(data_dir)
+    removed = []
+    for entry in root.iterdir() if root.is_dir() else ():
+        finished = entry.is_dir() and (entry / OWNER_NAME).is_file()
+        if not finished:
+            _remove(entry)
+            removed.append(entry.name)
+    return removed
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)

@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from server.deps import RegistryDep, TenantDep
+from server.metering import MeterDep
 from server.schemas.text import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from server.serving_text import TextService
 
 router = APIRouter(prefix="/v1", tags=["text"])
 
 
-def get_text_service(request: Request, registry: RegistryDep) -> TextService:
-    return TextService(registry, request.app.state.gate)
+def get_text_service(request: Request, registry: RegistryDep, meter: MeterDep) -> TextService:
+    return TextService(registry, request.app.state.gate, meter)
 
 
 ServiceDep = Annotated[TextService, Depends(get_text_service)]

@@ -11,14 +11,16 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from pipelines.errors import PipelineError
 from pipelines.jobs.service import JobService
 from pipelines.jobs.types import JobState
 from server.deps import TenantDep
+from server.downloads import artifact_response
 from server.errors import APIError
 from server.schemas.jobs import Job, JobCreateRequest, JobList
+from server.tenancy import CallerDep
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -27,7 +29,9 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 async def job_service_lifespan(app: FastAPI) -> AsyncIterator[None]:
     # tests (and the video pipelines' tests) may put their own table of job types here
     types = getattr(app.state, "job_types", None)
-    service = JobService.from_settings(app.state.settings, app.state.registry, types=types)
+    service = JobService.from_settings(
+        app.state.settings, app.state.registry, types=types, policy=app.state.accounts
+    )
     await service.start()
     app.state.jobs = service
     try:
@@ -55,13 +59,16 @@ def pipeline_errors() -> Iterator[None]:
     try:
         yield
     except PipelineError as exc:
-        raise APIError(exc.status, exc.message, param=exc.param, code=exc.code) from exc
+        raise APIError(
+            exc.status, exc.message, param=exc.param, code=exc.code, retry_after=exc.retry_after
+        ) from exc
 
 
 @router.post("/jobs")
-async def create_job(body: JobCreateRequest, jobs: JobsDep, tenant: TenantDep) -> Job:
+async def create_job(body: JobCreateRequest, jobs: JobsDep, caller: CallerDep) -> Job:
     with pipeline_errors():
-        return Job.from_record(await jobs.submit(tenant, body.type, body.input))
+        job = await jobs.submit(caller.name, body.type, body.input, actor=caller.actor)
+    return Job.from_record(job)
 
 
 @router.get("/jobs")
@@ -81,26 +88,22 @@ async def get_job(job_id: str, jobs: JobsDep, tenant: TenantDep) -> Job:
 
 
 @router.delete("/jobs/{job_id}")
-async def cancel_job(job_id: str, jobs: JobsDep, tenant: TenantDep) -> Job:
-    """Cancel the job if it has not finished, and delete its artifacts."""
+async def cancel_job(job_id: str, jobs: JobsDep, caller: CallerDep) -> Job:
+    """Cancel the job if it has not finished, and delete its artifacts (files and records) now."""
     with pipeline_errors():
-        return Job.from_record(await jobs.cancel(tenant, job_id))
+        return Job.from_record(await jobs.cancel(caller.name, job_id, actor=caller.actor))
 
 
-@router.api_route("/jobs/{job_id}/artifacts/{name}", methods=["GET", "HEAD"])
+# two routes, not api_route(methods=[GET, HEAD]): that gives both one OpenAPI operationId
+@router.get("/jobs/{job_id}/artifacts/{name}")
+@router.head("/jobs/{job_id}/artifacts/{name}")
 async def download_artifact(
-    job_id: str, name: str, jobs: JobsDep, tenant: TenantDep
-) -> FileResponse:
+    job_id: str, name: str, request: Request, jobs: JobsDep, tenant: TenantDep
+) -> Response:
     """The file with its content type; Range requests (video seeking, resumed downloads) work."""
     with pipeline_errors():
         record, path = await jobs.artifact(tenant, job_id, name)
-    return FileResponse(
-        path,
-        media_type=record.content_type,
-        filename=name,
-        content_disposition_type="inline",
-        headers={"ETag": f'"{record.sha256}"'},
-    )
+    return artifact_response(request, record, path, jobs.files)
 
 
 @router.get("/jobs/{job_id}/events", response_model=None)

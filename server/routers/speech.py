@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, Request
 
 from models.tts.encode import OUTPUT_FORMATS
 from server.deps import RegistryDep, TenantDep
+from server.metering import MeterDep
 from server.schemas.tts import SpeechRequest, VoiceList
 from server.serving_tts import SpeechResponse, SpeechService
 
 router = APIRouter(prefix="/v1", tags=["audio"])
 
 
-def get_speech_service(request: Request, registry: RegistryDep) -> SpeechService:
-    return SpeechService(registry, request.app.state.gate)
+def get_speech_service(request: Request, registry: RegistryDep, meter: MeterDep) -> SpeechService:
+    return SpeechService(registry, request.app.state.gate, meter)
 
 
 ServiceDep = Annotated[SpeechService, Depends(get_speech_service)]

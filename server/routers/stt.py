@@ -4,26 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Request
 from fastapi.responses import Response
 
 from server.deps import RegistryDep, TenantDep
+from server.metering import MeterDep
 from server.schemas.stt import TranscriptionRequest, TranslationRequest
 from server.serving_stt import SpeechToTextService
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
 
-def get_stt_service(request: Request, registry: RegistryDep) -> SpeechToTextService:
-    return SpeechToTextService(registry, request.app.state.gate)
+def get_stt_service(
+    request: Request, registry: RegistryDep, meter: MeterDep
+) -> SpeechToTextService:
+    return SpeechToTextService(registry, request.app.state.gate, meter)
 
 
 ServiceDep = Annotated[SpeechToTextService, Depends(get_stt_service)]
 
 
+# File(), not Form(): the same form fields, but the OpenAPI document then says
+# multipart/form-data (with `file` binary) instead of a urlencoded body that cannot carry it.
 @router.post("/transcriptions", response_model=None)
 async def create_transcription(
-    body: Annotated[TranscriptionRequest, Form()],
+    body: Annotated[TranscriptionRequest, File()],
     request: Request,
     service: ServiceDep,
     _: TenantDep,
@@ -33,7 +38,7 @@ async def create_transcription(
 
 @router.post("/translations", response_model=None)
 async def create_translation(
-    body: Annotated[TranslationRequest, Form()],
+    body: Annotated[TranslationRequest, File()],
     request: Request,
     service: ServiceDep,
     _: TenantDep,

@@ -13,6 +13,7 @@ from pipelines.presets import load_presets
 from pipelines.text_service import TextPipelines
 from server.deps import TenantDep
 from server.errors import APIError
+from server.metering import MeterDep
 from server.routers.jobs import JobsDep, pipeline_errors
 from server.schemas.text_pipelines import (
     CopywritingRequest,
@@ -40,21 +41,23 @@ TextDep = Annotated[TextPipelines, Depends(get_text_pipelines)]
 
 @router.post("/translations")
 async def translate(
-    body: TranslationRequest, pipelines: TextDep, tenant: TenantDep
+    body: TranslationRequest, pipelines: TextDep, tenant: TenantDep, meter: MeterDep
 ) -> TranslationResponse:
     """Translate one text or a batch into one or more languages, with merchant guardrails."""
     with pipeline_errors():
-        result = await pipelines.translate(tenant, body)
+        async with meter.pipeline_tokens():
+            result = await pipelines.translate(tenant, body)
     return TranslationResponse.model_validate(result.model_dump())
 
 
 @router.post("/copywriting")
 async def write_copy(
-    body: CopywritingRequest, pipelines: TextDep, tenant: TenantDep
+    body: CopywritingRequest, pipelines: TextDep, tenant: TenantDep, meter: MeterDep
 ) -> CopywritingResponse:
     """Title, selling points, description and video script per language, schema-valid JSON."""
     with pipeline_errors():
-        result = await pipelines.write_copy(tenant, body)
+        async with meter.pipeline_tokens():
+            result = await pipelines.write_copy(tenant, body)
     return CopywritingResponse.model_validate(result.model_dump())
 
 

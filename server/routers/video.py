@@ -3,28 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from pipelines.jobs.service import validation_message
 from pipelines.video.job import JOB_TYPE, DubbingInput
-from pipelines.video.uploads import accept_upload, remove_upload, sweep_uploads, uploads_dir
+from pipelines.video.uploads import (
+    INCOMING_PREFIX,
+    accept_upload,
+    clear_unfinished_uploads,
+    remove_upload,
+    sweep_uploads,
+    uploads_dir,
+)
 from server.deps import SettingsDep, TenantDep
 from server.errors import APIError
 from server.routers.jobs import JobsDep, pipeline_errors
 from server.schemas.jobs import Job
-from server.schemas.video import dubbing_fields
+from server.schemas.video import dubbing_fields, dubbing_request_body
 
-router = APIRouter(prefix="/v1/video", tags=["video"])
+log = logging.getLogger(__name__)
 PLACEHOLDER_UPLOAD = "0" * 32
 
 
-@router.post("/dubbings")
+@asynccontextmanager
+async def uploads_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Before the first request: drop the half-done uploads of a server that was killed."""
+    removed = await asyncio.to_thread(clear_unfinished_uploads, app.state.settings.data_dir)
+    if removed:
+        log.warning("removed %d unfinished uploads left by a stopped server", len(removed))
+    yield
+
+
+router = APIRouter(prefix="/v1/video", tags=["video"], lifespan=uploads_lifespan)
+
+
+@router.post("/dubbings", openapi_extra={"requestBody": dubbing_request_body()})
 async def create_dubbing(
     request: Request, jobs: JobsDep, settings: SettingsDep, tenant: TenantDep
 ) -> Job:
@@ -42,7 +64,7 @@ async def create_dubbing(
         message, param = validation_message(exc, "")
         raise APIError(400, message, param=param, code="invalid_request") from exc
     video_settings = settings.video
-    incoming = uploads_dir(settings.data_dir) / f".incoming-{uuid.uuid4().hex}"
+    incoming = uploads_dir(settings.data_dir) / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
     try:
         await asyncio.to_thread(_save, upload, incoming)
         with pipeline_errors():

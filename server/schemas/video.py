@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 
+from pipelines.video.job import DubbingInput
 from server.errors import APIError
 
 # fields that may be repeated, or given once as a comma-separated list
@@ -46,3 +47,27 @@ def dubbing_fields(form: FormData) -> tuple[UploadFile, dict[str, Any]]:
         else:
             fields[key] = values[-1]
     return upload, fields
+
+
+def dubbing_request_body() -> dict[str, Any]:
+    """The OpenAPI requestBody of the route, built from DubbingInput so the two cannot drift.
+
+    The form is parsed by hand (lists as repeated or comma-separated fields, JSON fields), so
+    FastAPI cannot describe it from the signature.
+    """
+    model = DubbingInput.model_json_schema()
+    fields: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary", "description": "the video clip"}
+    }
+    for name, schema in model["properties"].items():
+        if name == "upload_id":  # the route makes it from `file`
+            continue
+        notes = {k: v for k, v in schema.items() if k in ("title", "description")}
+        if name in JSON_FIELDS:
+            schema = {**notes, "type": "string", "contentMediaType": "application/json"}
+        elif "anyOf" in schema:  # `X | None`: a form field is absent, never null
+            schema = {**notes, **next(o for o in schema["anyOf"] if o.get("type") != "null")}
+        fields[name] = schema
+    required = ["file", *(r for r in model.get("required", []) if r != "upload_id")]
+    form = {"type": "object", "properties": fields, "required": required}
+    return {"required": True, "content": {"multipart/form-data": {"schema": form}}}
