@@ -87,6 +87,19 @@ def test_ffmpeg_refuses_files_outside_the_job_folder(tmp_path: Path):
         ff.path("../escape.wav")
 
 
+def test_ffmpeg_children_run_under_a_file_size_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 8 GiB cannot be written here; a tiny cap shows the limit is applied to the child itself
+    monkeypatch.setattr("pipelines.video.ffmpeg.MAX_FILE_BYTES", 4096)
+    ff = FFmpeg(tmp_path, timeout_s=60)
+    testsrc = ["-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=10"]
+    with pytest.raises(MediaToolError):
+        ff.run([*testsrc, "-c:v", "libx264", str(ff.path("big.mp4"))], what="encode")
+    small = ff.run([*testsrc, "-frames:v", "1", "-c:v", "png", str(ff.path("one.png"))], what="one")
+    assert small.returncode == 0
+
+
 def test_audio_is_extracted_once_for_asr_and_for_the_mix(tmp_path: Path, clips: dict[str, Clip]):
     ff, upload = _job(tmp_path, clips["landscape_speech"])
     info = probe(ff, upload, VideoSettings())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -97,8 +98,9 @@ class FFmpeg:
         started = time.monotonic()
         try:
             done = subprocess.run(
-                command,
+                [*_rlimits(), *command],
                 cwd=self.workdir,
+                env=_CHILD_ENV,
                 capture_output=True,
                 text=True,
                 timeout=self.timeout_s,
@@ -110,6 +112,23 @@ class FFmpeg:
         if check and done.returncode != 0:
             raise MediaToolError(f"{what} failed: {_last_line(done.stderr)}")
         return done
+
+
+# Caps on every ffmpeg/ffprobe child (util-linux prlimit, an argument list like the rest):
+# address space and size of any file it writes, so a crafted upload cannot eat the machine.
+MAX_MEMORY_BYTES = 8 << 30
+MAX_FILE_BYTES = 8 << 30
+# A clean environment: nothing the server process inherited (e.g. an LD_LIBRARY_PATH that some
+# import extended with the working directory) reaches the child.
+_CHILD_ENV = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "HOME": os.environ.get("HOME", "/tmp"),
+    "LANG": "C.UTF-8",
+}
+
+
+def _rlimits() -> list[str]:
+    return ["prlimit", f"--as={MAX_MEMORY_BYTES}", f"--fsize={MAX_FILE_BYTES}", "--"]
 
 
 def _last_line(stderr: str) -> str:
