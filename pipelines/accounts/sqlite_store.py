@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipelines.accounts.types import AuditEvent, KeyRecord, UsageRow
+from pipelines.sqlite import SerialSQLite
 
 T = TypeVar("T")
 
@@ -71,57 +69,18 @@ class SQLiteAccountStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
+        self._sql = SerialSQLite(path, SCHEMA, "account")
+        self._run = self._sql.run
+
+    async def open(self) -> None:
+        await self._sql.open()
+
+    async def close(self) -> None:
+        await self._sql.close()
 
     @property
     def is_open(self) -> bool:
-        return self._db is not None
-
-    # --- plumbing ---------------------------------------------------------------------------
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                raise RuntimeError("the account store is closed")
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                value = fn(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return value
-
-        if self._executor is None:
-            raise RuntimeError("the account store is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    async def open(self) -> None:
-        def connect() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(SCHEMA)
-            self._db = db
-
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accounts-sqlite")
-        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-
-    async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-
-        def disconnect() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(executor, disconnect)
-        executor.shutdown(wait=True)
+        return self._sql.is_open
 
     # --- keys -------------------------------------------------------------------------------
     async def add_key(self, key: KeyRecord) -> None:

@@ -3,18 +3,17 @@ thread of its own, so the event loop never blocks on the database."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipelines.jobs.store import GlossaryRecord
 from pipelines.jobs.types import ArtifactRecord, JobRecord, JobState
+from pipelines.sqlite import SerialSQLite
 
 T = TypeVar("T")
 
@@ -71,52 +70,14 @@ class SQLiteJobStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs-sqlite")
-        self._db: sqlite3.Connection | None = None
-
-    # --- plumbing -------------------------------------------------------------------------
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                raise RuntimeError("the job store is closed")
-            self._db.execute("BEGIN IMMEDIATE")  # one transaction per call
-            try:
-                value = fn(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return value
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._sql = SerialSQLite(path, SCHEMA, "job", SCHEMA_VERSION)
+        self._run = self._sql.run
 
     async def open(self) -> None:
-        def connect() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode loses nothing when the process is killed; only an OS crash
-            # may drop the last transactions, never corrupt the file.
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            # deleted jobs (DELETE, purge, retention) hold merchant data: zero their pages
-            db.execute("PRAGMA secure_delete=ON")
-            db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._db = db
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        await self._sql.open()
 
     async def close(self) -> None:
-        def disconnect() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
-        self._executor.shutdown(wait=True)
+        await self._sql.close()
 
     # --- jobs -----------------------------------------------------------------------------
     async def create(
@@ -427,12 +388,7 @@ class SQLiteJobStore:
         """secure_delete zeroed the deleted rows in the database file; the WAL still holds
         older copies of those pages until it is checkpointed and truncated."""
 
-        def checkpoint() -> None:
-            if self._db is None:
-                raise RuntimeError("the job store is closed")
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, checkpoint)
+        await self._sql.checkpoint()
 
     async def delete_glossaries(self, tenant: str) -> int:
         return await self._run(
