@@ -398,3 +398,23 @@ async def test_access_log_has_ids_and_timings_but_never_bodies(
     assert not any(
         "SKU-YW" in rec.getMessage() or "3.20" in rec.getMessage() for rec in caplog.records
     )
+
+
+async def test_cors_is_closed_by_default_and_opens_only_to_configured_origins(
+    app_client: AppClient, tiny_chat_spec: ModelSpec
+) -> None:
+    preflight = {
+        "Origin": "https://shop.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    async with app_client([tiny_chat_spec]) as client:
+        closed = await client.options(CHAT, headers=preflight)
+        assert "access-control-allow-origin" not in closed.headers
+        listed = await client.get("/v1/models", headers={"Origin": "https://shop.example"})
+        assert "access-control-allow-origin" not in listed.headers
+    async with app_client([tiny_chat_spec], cors_origins=["https://shop.example"]) as client:
+        allowed = await client.options(CHAT, headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+        other = await client.options(CHAT, headers=preflight | {"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
