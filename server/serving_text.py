@@ -86,10 +86,12 @@ class TextService:
                 raise APIError(
                     400, f"Cannot apply the chat template: {exc}", param="messages"
                 ) from exc
-            options = self._options(body, backend, prompt, body.token_limit(), "messages")
+            options, prompt_tokens = self._options(
+                body, backend, prompt, body.token_limit(), "messages"
+            )
             options = self._with_response_format(body, backend, options)
             reasoning = lease.spec.options.get("reasoning_parser") == "deepseek_r1"
-            choices = self._choices([prompt], body.n, options, backend, reasoning)
+            choices = self._choices(prompt, prompt_tokens, body.n, options, reasoning)
         except BaseException:
             await lease.stack.aclose()
             raise
@@ -121,14 +123,14 @@ class TextService:
             prompts = body.prompts()
             if not prompts:
                 raise APIError(400, "prompt must not be empty", param="prompt")
-            option_sets = [
-                self._options(body, lease.backend, p, body.max_tokens, "prompt") for p in prompts
-            ]
-            choices = [
-                c
-                for i, (prompt, options) in enumerate(zip(prompts, option_sets, strict=True))
-                for c in self._choices([prompt], body.n, options, lease.backend, False, i * body.n)
-            ]
+            choices = []
+            for i, prompt in enumerate(prompts):
+                options, prompt_tokens = self._options(
+                    body, lease.backend, prompt, body.max_tokens, "prompt"
+                )
+                choices += self._choices(
+                    prompt, prompt_tokens, body.n, options, False, first_index=i * body.n
+                )
         except BaseException:
             await lease.stack.aclose()
             raise
@@ -172,7 +174,8 @@ class TextService:
         prompt: str,
         max_tokens: int | None,
         prompt_param: str,
-    ) -> SamplingOptions:
+    ) -> tuple[SamplingOptions, int]:
+        """The request's decoding options, checked against the context; and the prompt's length."""
         prompt_tokens = backend.count_tokens(prompt)
         if prompt_tokens == 0:  # "" with a tokenizer that adds no BOS: nothing to continue
             raise APIError(
@@ -194,7 +197,7 @@ class TextService:
                 param=prompt_param,
                 code="context_length_exceeded",
             )
-        return SamplingOptions(
+        options = SamplingOptions(
             max_tokens=max_tokens or room,
             temperature=body.temperature,
             top_p=body.top_p,
@@ -203,6 +206,7 @@ class TextService:
             presence_penalty=body.presence_penalty,
             frequency_penalty=body.frequency_penalty,
         )
+        return options, prompt_tokens
 
     @staticmethod
     def _with_response_format(
@@ -232,31 +236,27 @@ class TextService:
 
     @staticmethod
     def _choices(
-        prompts: Sequence[str],
+        prompt: str,
+        prompt_tokens: int,
         n: int,
         options: SamplingOptions,
-        backend: ChatBackend,
         reasoning: bool,
         first_index: int = 0,
     ) -> list[_Choice]:
-        """n choices per prompt; a seeded request gives choice i the seed+i (distinct but repeatable)."""
-        choices: list[_Choice] = []
-        for prompt in prompts:
-            prompt_tokens = backend.count_tokens(prompt)
-            for i in range(n):
-                seeded = (
-                    options if options.seed is None else replace(options, seed=options.seed + i)
-                )
-                choices.append(
-                    _Choice(
-                        index=first_index + len(choices),
-                        prompt=prompt,
-                        prompt_tokens=prompt_tokens if i == 0 else 0,
-                        options=seeded,
-                        splitter=ReasoningSplitter() if reasoning else None,
-                    )
-                )
-        return choices
+        """n choices of one prompt; a seeded request gives choice i the seed+i (distinct but
+        repeatable). The prompt is counted once, on the first choice, as OpenAI counts it."""
+        return [
+            _Choice(
+                index=first_index + i,
+                prompt=prompt,
+                prompt_tokens=prompt_tokens if i == 0 else 0,
+                options=options
+                if options.seed is None
+                else replace(options, seed=options.seed + i),
+                splitter=ReasoningSplitter() if reasoning else None,
+            )
+            for i in range(n)
+        ]
 
     # --- running --------------------------------------------------------------------------
     async def _collect(self, lease: _Lease, choices: list[_Choice], request: Request) -> Usage:
