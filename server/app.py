@@ -21,6 +21,7 @@ from server.routers import (
     account,
     admin,
     chat,
+    embeddings,
     health,
     jobs,
     models,
@@ -59,7 +60,19 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.rate_limiter = RateLimiter()
     install_error_handlers(app)
     # account after jobs: its lifespan (the retention sweeper) needs the job service running
-    for module in (health, models, chat, stt, speech, text_pipelines, jobs, video, account, admin):
+    for module in (
+        health,
+        models,
+        chat,
+        embeddings,
+        stt,
+        speech,
+        text_pipelines,
+        jobs,
+        video,
+        account,
+        admin,
+    ):
         app.include_router(module.router)
     if settings.server.cors_origins:
         app.add_middleware(

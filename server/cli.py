@@ -83,7 +83,7 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
     if args.models_command == "list":
         for spec in settings.models:
             present = "ready" if spec.resolve_path(settings.model_dir).exists() else "missing"
-            print(f"{spec.id:32} {spec.kind:5} {spec.backend:15} {present:8} {spec.licence}")
+            print(f"{spec.id:32} {spec.kind:9} {spec.backend:15} {present:8} {spec.licence}")
         return 0
     wanted = args.names or [s.id for s in settings.models if s.fetch]
     by_name = {name: s for s in settings.models for name in (s.id, *s.aliases)}

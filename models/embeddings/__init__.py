@@ -1,0 +1,1 @@
+"""Text-embedding models: the interface (base) and its engines."""
