@@ -20,6 +20,48 @@ _UNITS = (
     "Wh|kWh|Hz|kHz|MHz|GHz|KB|MB|GB|TB|px|pcs|pc|pair|pairs|x|°C|°F|℃|℉|%"
 )
 
+# not the tail of a word or of a longer number ("1,299"); a comma that only separates ("500ml，"
+# becomes "," under NFKC) does not count
+_NOT_INSIDE = r"(?<![A-Za-z0-9])(?<!\d[.,])"
+
+# A price may name its currency in the target language: "USD 3.20" -> "3.20美元", "3,20"-free.
+# Only ISO codes are widened this way; a symbol ("¥" is yen or yuan) must stay as it is.
+_CURRENCY_NAMES: dict[str, tuple[str, ...]] = {
+    "USD": (
+        "$",
+        "美元",
+        "美金",
+        "dollar",
+        "dólar",
+        "dollaro",
+        "доллар",
+        "دولار",
+        "ドル",
+        "달러",
+        "ดอลลาร์",
+        "đô la",
+        "dolar",
+        "dolár",
+    ),
+    "EUR": ("€", "欧元", "歐元", "euro", "евро", "يورو", "ユーロ", "유로", "ยูโร"),
+    "CNY": ("¥", "元", "人民币", "人民幣", "yuan", "юан", "يوان", "위안"),
+    "RMB": ("¥", "元", "人民币", "人民幣", "yuan", "юан", "يوان", "위안"),
+    "GBP": (
+        "£",
+        "英镑",
+        "英鎊",
+        "pound",
+        "pfund",
+        "libra",
+        "sterlin",
+        "фунт",
+        "جنيه",
+        "ポンド",
+        "파운드",
+    ),
+    "JPY": ("¥", "円", "日元", "日圓", "yen", "иен", "ين", "엔"),
+}
+
 _PATTERNS: list[tuple[TokenKind, re.Pattern[str]]] = [
     ("url", re.compile(r"(?:https?://|www\.)[^\s<>\"'）)\]】」]+", re.IGNORECASE)),
     ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
@@ -31,7 +73,7 @@ _PATTERNS: list[tuple[TokenKind, re.Pattern[str]]] = [
         ),
     ),
     # a measurement (number + unit) is not a SKU: the unit may be translated, the number not
-    ("number", re.compile(rf"(?<![A-Za-z0-9.,])({_NUMBER})\s?(?:{_UNITS})(?![A-Za-z])")),
+    ("number", re.compile(rf"{_NOT_INSIDE}({_NUMBER})\s?(?:{_UNITS})(?![A-Za-z])")),
     ("size", re.compile(rf"(?<![A-Za-z0-9/]){_SIZES}(?:\s?/\s?{_SIZES})+(?![A-Za-z0-9/])")),
     ("size", re.compile(r"(?<![A-Za-z0-9])(?:XXS|XS|XL|XXL|XXXL|[2-6]XL)(?![A-Za-z0-9])")),
     (
@@ -42,7 +84,7 @@ _PATTERNS: list[tuple[TokenKind, re.Pattern[str]]] = [
             re.ASCII,
         ),
     ),
-    ("number", re.compile(rf"(?<![A-Za-z0-9.,]){_NUMBER}")),
+    ("number", re.compile(rf"{_NOT_INSIDE}{_NUMBER}")),
 ]
 
 
@@ -106,10 +148,23 @@ def missing_tokens(source: str, output: str) -> list[ProtectedToken]:
             bounded = rf"(?<![A-Za-z0-9]){re.escape(token.text)}(?![A-Za-z0-9])"
             present = max(present, len(re.findall(bounded, plain)))
         elif token.kind == "price":
-            present = max(present, squeezed.count(token.text))
+            present = max(present, squeezed.count(token.text), _named_price(token.text, plain))
         if present < count:
             missing.append(token)
     return missing
+
+
+def _named_price(price: str, output: str) -> int:
+    """How often `output` writes the amount of an ISO-coded `price` with its currency named in
+    another way ("USD3.20" as "3.20美元" or "$3.20"); 0 if it never does."""
+    match = re.fullmatch(rf"({_CURRENCY_CODE})?({_NUMBER})({_CURRENCY_CODE})?", price)
+    if match is None or not (match.group(1) or match.group(3)):
+        return 0
+    names = _CURRENCY_NAMES.get(match.group(1) or match.group(3), ())
+    lowered = output.lower()
+    if not any(name in lowered for name in names):
+        return 0
+    return len(re.findall(rf"{_NOT_INSIDE}{re.escape(match.group(2))}(?![\d])", output))
 
 
 def describe_missing(tokens: Sequence[ProtectedToken]) -> str:

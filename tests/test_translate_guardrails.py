@@ -163,3 +163,31 @@ def test_language_catalogue_covers_the_trade_languages() -> None:
         assert language.direction == ("rtl" if language.code in {"ar", "he", "fa", "ur"} else "ltr")
     assert LANG.get("fil").whisper_code == "tl" and LANG.get("ha").espeak is None
     assert LANG.find("pt-BR").code == "pt" and LANG.find("zh-TW").code == "zh-Hant"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "不锈钢瓶，500毫升，USD3.20，SKU YW-8823",  # "，" is "," under NFKC: 500 still stands alone
+        "不锈钢瓶子，容量500毫升，售价3.20美元，SKU YW-8823",  # the currency named in Chinese
+        "كأس معدنية، 500 مل، دولار 3.20، SKU YW-8823",
+        "Edelstahlflasche, 500 ml, $3.20, SKU YW-8823",
+    ],
+)
+def test_real_translations_that_keep_every_number_pass(output: str) -> None:
+    # outputs of the default Qwen2.5-Coder-1.5B for the README's example
+    source = "Stainless steel bottle, 500 ml, USD 3.20, SKU YW-8823"
+    assert missing_tokens(source, output) == []
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "不锈钢瓶，500毫升，3.20，SKU YW-8823",  # the currency gone
+        "不锈钢瓶，500毫升，3.2美元，SKU YW-8823",  # the amount changed
+        "不锈钢瓶，500毫升，3.20欧元，SKU YW-8823",  # another currency
+    ],
+)
+def test_a_price_whose_currency_is_dropped_or_changed_is_reported(output: str) -> None:
+    source = "Stainless steel bottle, 500 ml, USD 3.20, SKU YW-8823"
+    assert [t.text for t in missing_tokens(source, output)] == ["USD3.20"]
