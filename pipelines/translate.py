@@ -174,6 +174,13 @@ def translation_problems(
         problems.append(describe_missing(missing))
     problems.extend(glossary_problems(glossary, source, output, target))
     # judge the script on what is left once brand names, SKUs and numbers are set aside
+    else:
+        if source_language is None or source_language.code != "en":
+            problems.extend(english_instead(output, target))  # a small model's favourite slip
+        if source_language is None or source_language.code != target.code:
+            problems.extend(copied_source(source, output, glossary))
+    # a loop or a repeated sentence, unless the source repeats itself the same way
+    problems.extend(new_problems(degeneration_problems(output), degeneration_problems(source)))
     rest = output
     for entry in applicable_entries(glossary, source):
         rest = rest.replace(entry.rendering(target), " ")
@@ -191,6 +198,24 @@ _LABEL = re.compile(r"^\s*(?:translation|translated text|译文|翻译)\s*[:：]
 
 
 def clean_output(source: str, output: str) -> str:
+_WORDS = re.compile(r"[^\W\d_]{3,}")
+
+
+def copied_source(source: str, output: str, glossary: Sequence[GlossaryEntry]) -> list[str]:
+    """The source handed back as its own translation (a weak model's way out in German, Thai...):
+    its words, brand names aside, make up almost all of the output's words and vice versa."""
+    kept = {word.casefold() for entry in glossary for word in _WORDS.findall(entry.term)}
+    theirs = [w.casefold() for w in _WORDS.findall(source) if w.casefold() not in kept]
+    ours = [w.casefold() for w in _WORDS.findall(output) if w.casefold() not in kept]
+    if len(theirs) < 3 or not ours:
+        return []
+    shared_of_source = sum(w in set(ours) for w in theirs) / len(theirs)
+    shared_of_output = sum(w in set(theirs) for w in ours) / len(ours)
+    if shared_of_source >= 0.8 and shared_of_output >= 0.8:
+        return ["the source text copied, not translated"]
+    return []
+
+
     """Drop wrapping a chat model adds around a translation: labels, quotes, code fences."""
     text = _LABEL.sub("", output.strip()).strip()
     if text.startswith("```") and text.endswith("```") and len(text) > 6:

@@ -191,3 +191,15 @@ def test_real_translations_that_keep_every_number_pass(output: str) -> None:
 def test_a_price_whose_currency_is_dropped_or_changed_is_reported(output: str) -> None:
     source = "Stainless steel bottle, 500 ml, USD 3.20, SKU YW-8823"
     assert [t.text for t in missing_tokens(source, output)] == ["USD3.20"]
+
+
+def test_the_source_handed_back_untranslated_is_rejected_even_without_stopwords() -> None:
+    source = "Stainless steel bottle, 500 ml, USD 3.20, SKU YW-8823"
+    de = LANG.get("de")
+    # the default model's real answer for German at temperature 0
+    assert "the source text copied, not translated" in translation_problems(source, source, de, [])
+    translated = "Edelstahlflasche, 500 ml, USD 3.20, SKU YW-8823"
+    assert translation_problems(source, translated, de, []) == []
+    # a brand kept by the glossary is not a copy
+    brand = [GlossaryEntry(term="Yiwu Star Bottle")]
+    assert translation_problems("Yiwu Star Bottle", "Yiwu Star Bottle", de, brand) == []

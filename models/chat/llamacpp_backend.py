@@ -253,7 +253,8 @@ class LlamaCppChat(ChatBackend):
       chat_template   a Jinja chat template replacing the one in the GGUF
     Sampling: temperature (below 1e-5 greedy), top_p after temperature as in vLLM, seed,
     presence/frequency penalties over the generated tokens, stop strings; `json_schema` is
-    enforced with a llama.cpp grammar compiled from the schema.
+    enforced with a llama.cpp grammar compiled from the schema (string length limits above 64
+    characters are left to max_tokens: see _short_limits_only).
     """
 
     supports_json_schema = True
@@ -451,7 +452,7 @@ def _grammar_of(schema: dict[str, Any]) -> str:
     if any(not ref.startswith("#") for ref in _refs(schema)):
         raise RequestRejected("a JSON schema $ref must point inside the schema ('#/...')")
     try:
-        return str(json_schema_to_gbnf(json.dumps(schema)))
+        return str(json_schema_to_gbnf(json.dumps(_short_limits_only(schema))))
     except (
         AssertionError,  # the converter's way of saying a reference does not resolve
         ValueError,
@@ -461,6 +462,28 @@ def _grammar_of(schema: dict[str, Any]) -> str:
         NotImplementedError,
     ) as exc:
         raise RequestRejected(f"this JSON schema cannot be enforced: {exc}") from exc
+
+
+_MAX_GRAMMAR_LENGTH = 64
+
+
+def _short_limits_only(node: Any) -> Any:
+    """The schema without string length limits above 64: the converter spells a limit of n as n
+    nested optional rules, and llama.cpp's grammar parser fails on thousands of them. Longer
+    strings are bounded by max_tokens instead (pipelines validate the result afterwards)."""
+    if isinstance(node, list):
+        return [_short_limits_only(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: _short_limits_only(value)
+        for key, value in node.items()
+        if not (
+            key in ("maxLength", "minLength")
+            and isinstance(value, int)
+            and value > _MAX_GRAMMAR_LENGTH
+        )
+    }
 
 
 def _refs(node: Any) -> list[str]:
