@@ -2,9 +2,9 @@
 
 Every text is split into segments that fit the model's context; every (text, target, segment)
 is one generate call, all of them concurrent (the engine batches them). Each translated segment
-is checked (numbers, prices, SKUs, URLs, sizes, glossary terms, target script) and retried a
-bounded number of times with the problems named; a segment that never passes is reported,
-and its text's translation is withheld, never returned broken.
+is checked (numbers, prices, SKUs, URLs, sizes, glossary terms, target script, degenerate
+repetition) and retried a bounded number of times with the problems named; a segment that
+never passes is reported, and its text's translation is withheld, never returned broken.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pipelines.languages import (
     script_units,
 )
 from pipelines.llm import chat_answer, render
+from pipelines.quality import degeneration_problems, english_instead, new_problems
 from pipelines.segments import Segment, join_segments, split_text
 from pipelines.tasks import run_all
 
@@ -169,11 +170,6 @@ def translation_problems(
         and detect_language(output) == source_language.code
     ):
         problems.append(f"still in {source_language.name}, not translated")
-    missing = missing_tokens(source, output)
-    if missing:
-        problems.append(describe_missing(missing))
-    problems.extend(glossary_problems(glossary, source, output, target))
-    # judge the script on what is left once brand names, SKUs and numbers are set aside
     else:
         if source_language is None or source_language.code != "en":
             problems.extend(english_instead(output, target))  # a small model's favourite slip
@@ -181,6 +177,11 @@ def translation_problems(
             problems.extend(copied_source(source, output, glossary))
     # a loop or a repeated sentence, unless the source repeats itself the same way
     problems.extend(new_problems(degeneration_problems(output), degeneration_problems(source)))
+    missing = missing_tokens(source, output)
+    if missing:
+        problems.append(describe_missing(missing))
+    problems.extend(glossary_problems(glossary, source, output, target))
+    # judge the script on what is left once brand names, SKUs and numbers are set aside
     rest = output
     for entry in applicable_entries(glossary, source):
         rest = rest.replace(entry.rendering(target), " ")
@@ -193,11 +194,6 @@ def translation_problems(
     return problems
 
 
-# --- the pipeline ---------------------------------------------------------------------------
-_LABEL = re.compile(r"^\s*(?:translation|translated text|译文|翻译)\s*[:：]\s*", re.IGNORECASE)
-
-
-def clean_output(source: str, output: str) -> str:
 _WORDS = re.compile(r"[^\W\d_]{3,}")
 
 
@@ -216,6 +212,11 @@ def copied_source(source: str, output: str, glossary: Sequence[GlossaryEntry]) -
     return []
 
 
+# --- the pipeline ---------------------------------------------------------------------------
+_LABEL = re.compile(r"^\s*(?:translation|translated text|译文|翻译)\s*[:：]\s*", re.IGNORECASE)
+
+
+def clean_output(source: str, output: str) -> str:
     """Drop wrapping a chat model adds around a translation: labels, quotes, code fences."""
     text = _LABEL.sub("", output.strip()).strip()
     if text.startswith("```") and text.endswith("```") and len(text) > 6:
