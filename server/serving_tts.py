@@ -72,6 +72,10 @@ class SpeechService:
                 code="unsupported_value",
             )
         spec = self.registry.resolve(body.model, kind="tts")
+        if body.model != spec.id and spec.id == self.registry.default("tts").id:
+            # tts-1 & co. (aliases of the fallback model) mean "the configured voice of the
+            # language": voice "zh" may be spoken by another model (registry.tts_by_language)
+            spec = self.registry.tts_for(body.voice)
         stack = AsyncExitStack()  # the in-flight slot and the model, held until audio is made
         sentences: AsyncGenerator[SpeechAudio, None] | None = None
         try:

