@@ -19,6 +19,9 @@ from pydantic_settings import (
 
 CONFIG_ENV = "LOCALSHANG_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+DEFAULT_LANGUAGE_RATINGS = (
+    Path(__file__).resolve().parent.parent / "configs" / "language_ratings.yaml"
+)
 
 ModelKind = Literal["chat", "asr", "tts", "embedding"]
 
@@ -76,14 +79,14 @@ class RegistrySettings(BaseModel):
     memory_budget_gb: float = Field(16.0, gt=0)
     idle_ttl_s: float = Field(900.0, gt=0, description="unload a model unused this long")
     preload: list[str] = Field(default_factory=list)
-
-
-class JobSettings(BaseModel):
     tts_by_language: dict[str, str] = Field(
         default_factory=dict,
         description="language -> TTS model that speaks it where a request names none (dubbing "
         "jobs; /v1/audio/speech with tts-1 & co.); other languages: the first TTS model",
     )
+
+
+class JobSettings(BaseModel):
     """The job system: where it keeps its database, and how many jobs run at once per resource."""
 
     database: Path | None = Field(
@@ -131,6 +134,22 @@ def decode_encryption_key(text: str) -> bytes:
     return key
 
 
+class VideoQASettings(BaseModel):
+    """Limits of the QA verdict of each dubbed language: within all of them, `pass`; over one,
+    `review`; over `fail_factor` times one, `fail`."""
+
+    max_wer: float = Field(
+        0.3, gt=0, description="back-transcription word error rate (languages with spaces)"
+    )
+    max_cer: float = Field(
+        0.35, gt=0, description="back-transcription character error rate (zh, ja, th...)"
+    )
+    max_drift_s: float = Field(0.25, gt=0, description="a line's voice off its slot start")
+    max_duration_diff_s: float = Field(0.05, gt=0, description="dubbed MP4 vs the clip")
+    max_loudness_diff_lu: float = Field(2.0, gt=0, description="vs the job's loudness target")
+    fail_factor: float = Field(2.0, ge=1.0, description="this many times a limit fails")
+
+
 class VideoSettings(BaseModel):
     """Limits of the video workflows: anything outside them is refused with a 400 up front."""
 
@@ -143,6 +162,7 @@ class VideoSettings(BaseModel):
     upload_ttl_s: float = Field(
         24 * 3600.0, gt=0, description="uploads never turned into a job are removed after this"
     )
+    qa: VideoQASettings = Field(default_factory=VideoQASettings)
 
 
 class TenantQuotas(BaseModel):
@@ -182,11 +202,15 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     tenants: TenantSettings = Field(default_factory=TenantSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    language_ratings: Path = Field(
+        DEFAULT_LANGUAGE_RATINGS,
+        description="chat quality per model and language, written by scripts/eval_languages.py",
+    )
 
     def jobs_database(self) -> Path:
         return self.jobs.database or self.data_dir / "jobs.sqlite3"
 
-    @field_validator("model_dir", "data_dir")
+    @field_validator("model_dir", "data_dir", "language_ratings")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()

@@ -25,11 +25,19 @@ from pydantic import (
 )
 
 from models.chat.base import ChatBackend
+from pipelines.coverage import LanguageWarning
 from pipelines.errors import OutputRejected
 from pipelines.guardrails import protected_tokens
-from pipelines.languages import ISO_SCRIPTS, Language, LanguageCode, load_languages, script_share
+from pipelines.languages import Language, LanguageCode, load_languages, script_units
 from pipelines.llm import chat_answer
 from pipelines.presets import ChannelPreset, load_presets
+from pipelines.quality import (
+    degeneration_problems,
+    language_problems,
+    line_key,
+    lines_problems,
+    unique_lines,
+)
 from pipelines.tasks import run_all
 
 MAX_POINTS = 8
@@ -72,6 +80,9 @@ class CopywritingResult(BaseModel):
     preset: str
     tone: str
     copies: list[LanguageCopy]
+    warnings: list[LanguageWarning] = Field(
+        default_factory=list, description="languages the chat model is rated weak in"
+    )
 
 
 GENERATION_SCHEMA: dict[str, Any] = ProductCopy.model_json_schema()
@@ -255,13 +266,38 @@ def _amount(price: str) -> str:
     return "".join(re.findall(r"\d+(?:[.,]\d+)*", price))
 
 
+def without_repeats(copy: ProductCopy) -> ProductCopy:
+    """The copy with later repeats of a selling point or a voice-over line dropped, where enough
+    remain: a small model often restates its first point last (the checks still refuse a loop)."""
+    points = unique_lines(copy.selling_points)
+    seen: set[str] = set()
+    script = []
+    for line in copy.video_script:
+        if line_key(line.voiceover) not in seen:
+            seen.add(line_key(line.voiceover))
+            script.append(line)
+    return copy.model_copy(
+        update={
+            "selling_points": points if len(points) >= 3 else copy.selling_points,
+            "video_script": script or copy.video_script,
+        }
+    )
+
+
 def copy_problems(copy: ProductCopy, facts: ProductFacts, language: Language) -> list[str]:
-    """Checks beyond the schema: written in the target language, no invented price."""
+    """Checks beyond the schema: written in the target language, no loop or repeated line, no
+    invented price."""
     problems = []
     text = " ".join([copy.title, *copy.selling_points, copy.description])
-    share, units = script_share(text, language)
-    if language.script in ISO_SCRIPTS and units >= 3 and share < 0.4:
-        problems.append(f"not written in {language.name} ({language.script} script)")
+    if sum(script_units(text).values()) >= 3:
+        problems.extend(language_problems(text, language, min_share=0.4))
+    for field, value in (("title", copy.title), ("description", copy.description)):
+        problems.extend(f"{field}: {p}" for p in degeneration_problems(value))
+    for field, lines in (
+        ("selling_points", copy.selling_points),
+        ("video_script", [line.voiceover for line in copy.video_script]),
+    ):
+        problems.extend(f"{field}: {p}" for p in lines_problems(lines))
     # "$12.99" for a price given as "USD 12.99" is fine: the amounts are compared
     allowed = {_amount(t.text) for t in protected_tokens(facts.price or "")}
     invented = {t.text for t in protected_tokens(text) if t.kind == "price"}
@@ -358,6 +394,7 @@ class Copywriter:
                 if answer.finish_reason == "length":
                     problems.append("the answer was cut off at the token limit: write less")
                 continue
+            copy = without_repeats(copy)
             problems = copy_problems(copy, request.product, language)
             if not problems:
                 return LanguageCopy(language=language.code, **copy.model_dump())

@@ -8,15 +8,16 @@ from pydantic import BaseModel
 
 from pipelines.chat_model import chat_model_id, is_reasoning_model
 from pipelines.copywriting import Copywriter, CopywritingInput, CopywritingResult, LanguageCopy
+from pipelines.coverage import check_languages, result_warnings
 from pipelines.jobs.context import JobContext, JobServices
 from pipelines.jobs.types import JobType, Stage
 
 
 async def _prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseModel:
     request = cast(CopywritingInput, model)
-    return request.model_copy(
-        update={"model": chat_model_id(services.registry, request.model, "input.model")}
-    )
+    model_id = chat_model_id(services.registry, request.model, "input.model")
+    check_languages(services, model_id, request.targets(), "input.target_languages")
+    return request.model_copy(update={"model": model_id})
 
 
 async def _write(context: JobContext) -> None:
@@ -36,6 +37,8 @@ async def _write(context: JobContext) -> None:
             reasoning=is_reasoning_model(context.services.registry, model_id),
         )
         result = await writer.write(request, done=done, on_copy=finished)
+    warnings = result_warnings(context.services, model_id, request.targets())
+    result = result.model_copy(update={"warnings": warnings})
     context.checkpoint["result"] = result.model_dump(mode="json")
 
 

@@ -113,6 +113,22 @@ def degeneration_problems(text: str) -> list[str]:
     return problems
 
 
+def line_key(line: str) -> str:
+    """What two lines share when one repeats the other (case, spacing, punctuation aside)."""
+    return " ".join(tokens(line))
+
+
+def unique_lines(lines: Sequence[str]) -> list[str]:
+    """The lines without later repeats of an earlier one, in order."""
+    seen: set[str] = set()
+    kept = []
+    for line in lines:
+        if line_key(line) not in seen:
+            seen.add(line_key(line))
+            kept.append(line)
+    return kept
+
+
 def lines_problems(lines: Sequence[str]) -> list[str]:
     """Problems of a list of lines (a script, selling points): empty or repeated lines, and the
     degeneration of the lines read together."""
@@ -120,10 +136,10 @@ def lines_problems(lines: Sequence[str]) -> list[str]:
     empty = [i + 1 for i, line in enumerate(lines) if not tokens(line)]
     if empty:
         problems.append(f"line {', '.join(map(str, empty))} is empty")
-    keys = Counter(" ".join(tokens(line)) for line in lines if tokens(line))
-    twice = [key for key, count in keys.items() if count > 1]
-    if twice:
-        problems.append(f"the line '{twice[0][:60]}' is repeated")
+    keys = Counter(line_key(line) for line in lines if tokens(line))
+    twice = [line for line in lines if tokens(line) and keys[line_key(line)] > 1]
+    if twice:  # quoted as written: a model shown a spaced-out line imitates the spacing
+        problems.append(f"the line '{twice[0].strip()[:60]}' is repeated")
     text = "\n".join(line.strip().rstrip(".!?。！？") + "." for line in lines if line.strip())
     problems.extend(p for p in degeneration_problems(text) if "more than once" not in p)
     return problems

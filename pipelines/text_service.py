@@ -8,6 +8,7 @@ from typing import Any
 
 from pipelines.chat_model import chat_model_id, is_reasoning_model
 from pipelines.copywriting import Copywriter, CopywritingInput, CopywritingResult
+from pipelines.coverage import check_languages
 from pipelines.jobs.context import JobServices
 from pipelines.translate import TranslationInput, TranslationResult, Translator
 from pipelines.translate_job import resolve_glossary
@@ -24,6 +25,7 @@ class TextPipelines:
 
     async def translate(self, tenant: str, request: TranslationInput) -> TranslationResult:
         model_id = chat_model_id(self.services.registry, request.model)
+        warnings = check_languages(self.services, model_id, request.targets(), "target_languages")
         request = await resolve_glossary(request, tenant, self.services)
         with self.admit(model_id):
             async with self.services.registry.use(model_id, kind="chat") as backend:
@@ -33,10 +35,11 @@ class TextPipelines:
                 result = await translator.translate(request)
         if request.on_failure == "error":
             result.raise_for_failures()
-        return result
+        return result.model_copy(update={"warnings": warnings})
 
     async def write_copy(self, tenant: str, request: CopywritingInput) -> CopywritingResult:
         model_id = chat_model_id(self.services.registry, request.model)
+        warnings = check_languages(self.services, model_id, request.targets(), "target_languages")
         with self.admit(model_id):
             async with self.services.registry.use(model_id, kind="chat") as backend:
                 writer = Copywriter(
@@ -45,4 +48,5 @@ class TextPipelines:
                     max_parallel=self.services.jobs.max_parallel_generations,
                     reasoning=is_reasoning_model(self.services.registry, model_id),
                 )
-                return await writer.write(request)
+                result = await writer.write(request)
+        return result.model_copy(update={"warnings": warnings})

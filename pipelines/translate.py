@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.chat.base import ChatBackend
+from pipelines.coverage import LanguageWarning
 from pipelines.errors import InvalidInput, OutputRejected
 from pipelines.glossary import GlossaryEntry, applicable_entries, glossary_problems
 from pipelines.guardrails import describe_missing, missing_tokens, protected_tokens
@@ -26,6 +27,7 @@ from pipelines.languages import (
     ISO_SCRIPTS,
     Language,
     LanguageCode,
+    char_script,
     detect_language,
     load_languages,
     script_share,
@@ -122,6 +124,9 @@ class TranslationResult(BaseModel):
     model: str
     translations: list[TranslationItem]
     failed: int = 0
+    warnings: list[LanguageWarning] = Field(
+        default_factory=list, description="target languages the chat model is rated weak in"
+    )
 
     def raise_for_failures(self) -> None:
         failed = [t for t in self.translations if t.status == "failed"]
@@ -191,7 +196,35 @@ def translation_problems(
     source_share, _ = script_share(source, target)
     if units >= 2 and share < 0.4 and target.script in ISO_SCRIPTS and source_share < 0.9:
         problems.append(f"not written in {target.name} ({target.script} script)")
+    source_rest = source
+    for entry in applicable_entries(glossary, source):
+        source_rest = source_rest.replace(entry.term, " ")
+    for token in protected_tokens(source):
+        source_rest = source_rest.replace(token.text, " ")
+    words_in_source = sum(script_units(source_rest).values())
+    if words_in_source >= 3 and sum(script_units(rest).values()) < max(1, words_in_source // 4):
+        # "24, 12" for "Keeps drinks cold for 24 hours, hot for 12": the numbers copied, no words
+        problems.append("only the numbers and codes were kept: translate the words too")
+    problems.extend(left_untranslated(rest, target))
     return problems
+
+
+def left_untranslated(output: str, target: Language) -> list[str]:
+    """Characters of a script the target does not use, left in by a model that could not translate
+    them ("Cold storage for 24 hours, 保温 for 12 hours"): Han, kana and Hangul only, where no
+    brand or code can explain them (those were taken out of `output` already)."""
+    wanted = ISO_SCRIPTS.get(target.script, set())
+    foreign = [
+        char
+        for char in output
+        if (script := char_script(char)) in _CJK_SCRIPTS and script not in wanted
+    ]
+    if not foreign:
+        return []
+    return [f"left untranslated: '{''.join(foreign)[:20]}'"]
+
+
+_CJK_SCRIPTS = {"Han", "Hiragana", "Katakana", "Hangul"}
 
 
 _WORDS = re.compile(r"[^\W\d_]{3,}")

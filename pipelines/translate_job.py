@@ -7,6 +7,7 @@ from typing import cast
 from pydantic import BaseModel
 
 from pipelines.chat_model import chat_model_id
+from pipelines.coverage import check_languages, result_warnings
 from pipelines.errors import InvalidInput, NotFound
 from pipelines.glossary import load_glossary
 from pipelines.jobs.context import JobContext, JobServices
@@ -32,6 +33,7 @@ async def resolve_glossary(
 async def _prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseModel:
     request = cast(TranslationInput, model)
     model_id = chat_model_id(services.registry, request.model, "input.model")
+    check_languages(services, model_id, request.targets(), "input.target_languages")
     request = await resolve_glossary(request, tenant, services)
     return request.model_copy(update={"model": model_id})
 
@@ -51,6 +53,8 @@ async def _translate(context: JobContext) -> None:
             backend, model_id, max_parallel=context.services.jobs.max_parallel_generations
         )
         result = await translator.translate(request, done=done, on_item=finished)
+    warnings = result_warnings(context.services, model_id, request.targets())
+    result = result.model_copy(update={"warnings": warnings})
     context.checkpoint["result"] = result.model_dump(mode="json")
 
 

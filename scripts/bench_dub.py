@@ -55,14 +55,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-dub-") as scratch:
         settings = load_settings(args.config, data_dir=Path(scratch) / "data")
-        # the first model of each kind is what a job uses by default
-        used = [next(s for s in settings.models if s.kind == k) for k in ("chat", "asr", "tts")]
+        registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
+        # what a job uses by default: the first chat and ASR models, each language's voice
+        used = [next(s for s in settings.models if s.kind == k) for k in ("chat", "asr")]
+        used += list(
+            {
+                registry.tts_for(code).id: registry.tts_for(code) for code in args.lang.split(",")
+            }.values()
+        )
         for spec in used:
             path = spec.resolve_path(settings.model_dir)
             if spec.fetch and not path.exists():
                 print(f"fetching {spec.id} ...", file=sys.stderr)
                 fetch(spec.fetch, path)
-        registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
         started = time.monotonic()
         await registry.preload([s.id for s in used])
         load_s = time.monotonic() - started
@@ -93,7 +98,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     stages_s = sum(timings["stages_s"].values())
     other = 1 - timings["inference_wall_s"] / stages_s
     qa = {
-        lang: {k: v["qa"][k] for k in ("script_source", "back_transcription", "duration_diff_ms",
+        lang: {k: v["qa"][k] for k in ("verdict", "reasons", "script_source",
+                                        "back_transcription", "duration_diff_ms",
                                         "loudness_lufs", "speed_factors", "lines_shortened")}
         for lang, v in job.result["languages"].items()
     }  # fmt: skip

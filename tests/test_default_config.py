@@ -1,4 +1,4 @@
-"""The shipped configs are valid, and the embedded default serves the real SmolLM2 as README says."""
+"""The shipped configs are valid, and the embedded default serves the real Qwen2.5-Coder-1.5B as README says."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def test_shipped_configs_name_known_backends_with_licences(config: Path) -> None
 
 
 @pytest.mark.real_weights
-async def test_default_config_answers_with_the_real_smollm2(smollm2_dir: Path) -> None:
+async def test_default_config_answers_with_the_real_qwen_on_llamacpp(
+    qwen_default_dir: Path,
+) -> None:
     settings = load_settings(DEFAULT_CONFIG, model_dir=models_cache_dir())
     settings.registry.preload = []  # the test asks for the chat model only
     async with running(create_app(settings)) as client:
@@ -47,16 +49,17 @@ async def test_default_config_answers_with_the_real_smollm2(smollm2_dir: Path) -
         assert r.status_code == 200, r.text
         assert "Paris" in r.json()["choices"][0]["message"]["content"]
         models = {m["id"]: m for m in (await client.get("/v1/models")).json()["data"]}
-        assert models["smollm2-135m-instruct"]["licence"] == "Apache-2.0"
-        assert models["smollm2-135m-instruct"]["loaded"]
+        assert models["qwen2.5-coder-1.5b-instruct"]["licence"] == "Apache-2.0"
+        assert models["qwen2.5-coder-1.5b-instruct"]["backend"] == "llama.cpp"
+        assert models["qwen2.5-coder-1.5b-instruct"]["loaded"]
 
 
-def test_models_pull_is_idempotent_and_lists_weights_present(smollm2_dir: Path) -> None:
+def test_models_pull_is_idempotent_and_lists_weights_present(qwen_small_dir: Path) -> None:
     env_dir = ["--config", str(DEFAULT_CONFIG)]
     cmd = [sys.executable, "-m", "server.cli", *env_dir]
     env = {"LOCALSHANG_MODEL_DIR": str(models_cache_dir())}
     pulled = subprocess.run(
-        [*cmd, "models", "pull", "smollm2-135m-instruct"],
+        [*cmd, "models", "pull", "qwen2.5-coder-0.5b-instruct"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -64,7 +67,7 @@ def test_models_pull_is_idempotent_and_lists_weights_present(smollm2_dir: Path) 
         check=False,
     )
     assert pulled.returncode == 0, pulled.stderr
-    assert str(smollm2_dir) in pulled.stdout
+    assert str(qwen_small_dir) in pulled.stdout
     listed = subprocess.run(
         [*cmd, "models", "list"],
         capture_output=True,
@@ -74,7 +77,7 @@ def test_models_pull_is_idempotent_and_lists_weights_present(smollm2_dir: Path) 
         check=True,
     )
     assert any(
-        line.startswith("smollm2-135m-instruct") and "ready" in line
+        line.startswith("qwen2.5-coder-0.5b-instruct") and "ready" in line
         for line in listed.stdout.splitlines()
     )
     unknown = subprocess.run(

@@ -12,6 +12,7 @@ from pipelines.quality import (
     lines_problems,
     repeated_share,
     tokens,
+    unique_lines,
 )
 from pipelines.translate import translation_problems
 from pipelines.video.script import check_lines
@@ -140,3 +141,16 @@ def test_copy_with_a_repeated_selling_point_is_rejected():
     problems = copy_problems(copy, ProductFacts(name="Bamboo toothbrush"), LANG.get("en"))
     assert any(p.startswith("selling_points: the line") for p in problems)
     assert any(p.startswith("description: repeats") for p in problems)
+
+
+def test_a_script_closing_on_its_opening_line_keeps_one_of_them() -> None:
+    # the default model's real zh script: the last line repeats the first
+    lines = [
+        "这款钢瓶可以保持水冷24小时。",
+        "它的盖子是密封的，所以可以安全地放在你的包里。",
+        "它能装半升水，只有300克。",
+        "这款钢瓶可以保持水冷24小时。",
+    ]
+    assert any("repeated" in p for p in lines_problems(lines))
+    assert unique_lines(lines) == lines[:3]
+    assert lines_problems(unique_lines(lines)) == []

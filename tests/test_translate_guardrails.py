@@ -203,3 +203,25 @@ def test_the_source_handed_back_untranslated_is_rejected_even_without_stopwords(
     # a brand kept by the glossary is not a copy
     brand = [GlossaryEntry(term="Yiwu Star Bottle")]
     assert translation_problems("Yiwu Star Bottle", "Yiwu Star Bottle", de, brand) == []
+
+
+def test_numbers_alone_or_words_left_in_chinese_are_not_a_translation() -> None:
+    # the default model's real answers while its languages were rated
+    en, de = LANG.get("en"), LANG.get("de")
+    source = "Keeps drinks cold for 24 hours and hot for 12 hours"
+    assert "only the numbers and codes were kept: translate the words too" in (
+        translation_problems(source, "24, 12", de, [])
+    )
+    half = translation_problems(
+        "保冷24小时，保温12小时", "Cold storage for 24 hours, 保温 for 12 hours.", en, []
+    )
+    assert "left untranslated: '保温'" in half
+    assert (
+        translation_problems(
+            "保冷24小时，保温12小时", "Keeps cold for 24 hours, warm for 12 hours.", en, []
+        )
+        == []
+    )
+    # a brand written in Han that the glossary keeps is not a leftover
+    brand = [GlossaryEntry(term="义乌之星")]
+    assert translation_problems("义乌之星水杯", "义乌之星 water cup", en, brand) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ async def test_clip_over_the_duration_limit_is_refused(
         ({"audio": "louder"}, "audio"),
         ({"mode": "script", "keywords": ""}, "keywords"),
         ({"chat_model": "no-such-model"}, "chat_model"),
+        ({"require_pass": "maybe"}, "require_pass"),
     ],
 )
 async def test_bad_options_are_refused_before_any_work(
@@ -130,5 +132,37 @@ async def test_dubbing_job_runs_and_serves_its_video(
     assert float(probed["format"]["duration"]) == pytest.approx(clip.seconds, abs=0.05)
     srt_text = (await client.get(f"/v1/jobs/{job['id']}/artifacts/zh.srt")).text
     assert "保温杯" in srt_text
-    assert job["result"]["languages"]["zh"]["qa"]["script_source"] == "fallback"
+    qa = job["result"]["languages"]["zh"]["qa"]
+    assert qa["script_source"] == "fallback" and qa["script_fallback"] == "keywords"
+    # succeeded, but not passed: a script from the keywords is for a person to review
+    assert qa["verdict"] in ("review", "fail") and job["result"]["verdict"] == qa["verdict"]
+    assert any(r.startswith("zh: the script is a fallback") for r in job["result"]["reasons"])
     assert _nothing_left(client)
+
+
+async def test_require_pass_turns_a_verdict_short_of_pass_into_a_failed_job(
+    client: httpx.AsyncClient, clips: dict[str, Clip]
+):
+    response = await _post(
+        client,
+        clips["portrait_silent"].path,
+        languages="zh",
+        keywords="保温杯",
+        require_pass="true",
+    )
+    assert response.status_code == 200, response.text
+    job_id = response.json()["id"]
+    events = []
+    async with asyncio.timeout(120):
+        async with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    events.append(json.loads(line.removeprefix("data: ")))
+    last = events[-1]
+    assert last["state"] == "failed" and last["error"]["code"] == "qa_not_passed"
+    assert last["result"]["verdict"] in ("review", "fail")
+    assert "the script is a fallback" in last["error"]["message"]
+    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert job["error"] == last["error"] and job["result"]["verdict"] == last["result"]["verdict"]
+    video = await client.get(f"/v1/jobs/{job_id}/artifacts/zh.mp4")  # there to be reviewed
+    assert video.status_code == 200

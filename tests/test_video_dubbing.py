@@ -19,6 +19,8 @@ from models.settings import ModelSpec, VideoSettings
 from pipelines.jobs.service import JobService
 from pipelines.jobs.types import JobRecord, JobState, JobTypes
 from pipelines.video.job import DUBBING_JOB, JOB_TYPE
+from pipelines.video.qa import VERDICTS, worst
+from pipelines.video.script import clean_for_tts
 from pipelines.video.uploads import accept_upload, uploads_dir
 from tests.fixtures_server import make_settings
 from tests.fixtures_video import Clip, ffprobe
@@ -96,19 +98,37 @@ def _check_outputs(
         qa = json.loads((folder / f"{lang}.qa.json").read_text(encoding="utf-8"))
         assert set(qa) >= QA_FIELDS
         assert qa == job.result["languages"][lang]["qa"]
+        _check_verdict(qa, job.result)
         assert qa["duration_ok"] is True and abs(qa["duration_diff_ms"]) < 50
         assert qa["loudness_lufs"] == pytest.approx(-16.0, abs=1.5)
         assert sum(qa["speed_histogram"].values()) == qa["lines"] == len(qa["speed_factors"])
         assert all(0.9 <= s <= 1.25 for s in qa["speed_factors"])
         script = json.loads((folder / f"{lang}.script.json").read_text(encoding="utf-8"))
         assert len(script["lines"]) == qa["lines"]
+        assert script["source"]["source"] == qa["script_source"]
+        # back-transcription is checked against what was spoken: the lines as fitted
+        spoken = " ".join(clean_for_tts(line["text"]) for line in script["lines"])
+        assert qa["back_transcription"]["reference"] == spoken
         # no line's voice runs past the clip, nor into the next line
         ends = [line["end"] for line in script["lines"]]
         starts = [line["start"] for line in script["lines"]]
         assert max(ends) <= clip.seconds
         assert all(ends[i] <= starts[i + 1] for i in range(len(starts) - 1))
     assert not (folder / ".work").exists()  # intermediates are gone
+    assert job.result["verdict"] == worst(
+        [job.result["languages"][lang]["qa"]["verdict"] for lang in languages]
+    )
     return job.result
+
+
+def _check_verdict(qa: dict[str, Any], result: dict[str, Any]) -> None:
+    """A language's verdict agrees with its reasons, and the job's result repeats them."""
+    assert qa["verdict"] in VERDICTS
+    assert (qa["verdict"] == "pass") == (not qa["reasons"])
+    assert all(f"{qa['language']}: {reason}" in result["reasons"] for reason in qa["reasons"])
+    if qa["script_source"] == "fallback":  # a fallback is never passed as model output
+        assert qa["verdict"] != "pass" and qa["script_fallback"]
+        assert any("fallback" in reason for reason in qa["reasons"])
 
 
 async def test_script_dub_writes_every_language_with_qa(
@@ -186,4 +206,34 @@ async def test_translate_mode_needs_speech(
     job = await _finished(jobs, job.id)
     assert job.state is JobState.FAILED
     assert job.error is not None and job.error["code"] == "no_speech"
+    assert not (jobs.files.job_dir(job.id) / ".work").exists()
+
+
+async def test_require_pass_fails_a_dub_that_needs_review_and_keeps_its_files(
+    jobs: JobService, clips: dict[str, Clip], tmp_path: Path
+):
+    # the tiny random chat model writes no usable zh script: the keywords stand in for it
+    job = await jobs.submit(
+        "default",
+        JOB_TYPE,
+        {"upload_id": _upload(jobs, clips["portrait_silent"], tmp_path), "languages": ["zh"],
+         "keywords": ["保温杯", "轻便"], "require_pass": True},
+    )  # fmt: skip
+    job = await _finished(jobs, job.id)
+    assert job.state is JobState.FAILED
+    assert job.error is not None and job.error["code"] == "qa_not_passed"
+    assert job.error["param"] == "require_pass"
+    assert job.result is not None and job.result["verdict"] in ("review", "fail")
+    qa = job.result["languages"]["zh"]["qa"]
+    assert qa["script_source"] == "fallback" and qa["script_fallback"] == "keywords"
+    _check_verdict(qa, job.result)
+    # the error names the reasons; the details carry them per language
+    assert all(reason in job.error["message"] for reason in job.result["reasons"])
+    assert job.error["details"] == [
+        {"language": "zh", "verdict": qa["verdict"], "reasons": qa["reasons"]}
+    ]
+    assert {"zh.mp4", "zh.qa.json", "zh.script.json"} <= {a.name for a in job.artifacts}
+    script = json.loads((jobs.files.job_dir(job.id) / "zh.script.json").read_text("utf-8"))
+    assert script["source"]["source"] == "fallback"
+    assert script["source"]["fallback"] == "keywords"
     assert not (jobs.files.job_dir(job.id) / ".work").exists()

@@ -9,9 +9,10 @@ import pytest
 import srt
 import webvtt
 
+from models.settings import VideoQASettings
 from pipelines.languages import load_languages
 from pipelines.video.fit import FitPolicy, Slot, assemble, fit_line, speed_for
-from pipelines.video.qa import error_rates, line_report, speed_histogram
+from pipelines.video.qa import error_rates, judge, line_report, speed_histogram, worst
 from pipelines.video.script import (
     ScriptRequest,
     check_lines,
@@ -212,3 +213,44 @@ def test_speed_histogram_and_line_report():
     )
     assert report["lines_shortened"] == 1 and report["lines_padded"] == 1
     assert report["lines_trimmed"] == 1 and report["max_drift_ms"] == 35.0
+
+
+def _qa_report(**changes: object) -> dict[str, object]:
+    report: dict[str, object] = {
+        "script_source": "llm", "script_fallback": None,
+        "back_transcription": {"text": "keep it cool", "wer": 0.1, "cer": 0.05},
+        "max_drift_ms": 30.0, "duration_diff_ms": 10.0, "loudness_lufs": -16.4,
+        "loudness_target_lufs": -16.0, "streams": {"video": "h264", "audio": "aac"},
+    }  # fmt: skip
+    return report | changes
+
+
+def test_qa_verdict_passes_a_good_dub_and_names_what_is_short_of_it():
+    limits = VideoQASettings()
+    assert judge(_qa_report(), limits, by_characters=False) == ("pass", [])
+    fallback = judge(_qa_report(script_source="fallback", script_fallback="keywords"), limits,
+                     by_characters=False)  # fmt: skip
+    assert fallback[0] == "review" and "fallback (keywords)" in fallback[1][0]
+    # the en dub: WER 0.98 of a looping script is over twice the limit
+    heard = {"text": "that's made of", "wer": 0.98, "cer": 0.9}
+    assert judge(_qa_report(back_transcription=heard), limits, by_characters=False)[0] == "fail"
+    # Chinese is judged by its CER, not the WER of text without spaces
+    zh = {"text": "保温杯", "wer": 1.0, "cer": 0.2}
+    assert judge(_qa_report(back_transcription=zh), limits, by_characters=True)[0] == "pass"
+    quiet = judge(_qa_report(loudness_lufs=-19.0), limits, by_characters=False)
+    assert quiet == ("review", ["loudness off target by 3 LU is over the limit of 2 LU"])
+    unheard = judge(_qa_report(back_transcription={"text": None}), limits, by_characters=False)
+    assert unheard[0] == "review"
+    assert worst(["pass", "review", "fail", "pass"]) == "fail" and worst([]) == "pass"
+
+
+def test_lines_that_repeat_the_instructions_are_rejected():
+    # the default model's real answer once ended with its limits instead of lines
+    en = LANG.get("en")
+    lines = [
+        "Meet the new steel bottle.",
+        "It keeps water cold for a whole day.",
+        "At most 8 words",
+    ]
+    assert "instructions" in (check_lines(lines, en, 3) or "")
+    assert check_lines(lines[:2], en, 2) is None

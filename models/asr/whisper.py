@@ -196,12 +196,14 @@ class WhisperASR:
         prompt: str | None = None,
         temperature: float = 0.0,
         word_timestamps: bool = False,
+        beam_size: int | None = None,
     ) -> TranscriptStream:
         """Start transcribing (or translating to English) 16 kHz mono `audio`.
 
         Detects the language when none is given (this and feature extraction happen here);
         decoding happens as `segments` is iterated. A temperature of 0 means Whisper's
-        fallback ladder, as in OpenAI's API.
+        fallback ladder, as in OpenAI's API. `beam_size` overrides the model's option for this
+        call (1: greedy, several times faster, for checks rather than subtitles).
         """
         code = self.check_language(language) if language else None
         duration = len(audio) / SAMPLE_RATE
@@ -219,6 +221,8 @@ class WhisperASR:
             "word_timestamps": word_timestamps,
             "vad_parameters": self._vad_parameters,
         }
+        if beam_size is not None:
+            kwargs["beam_size"] = beam_size
         if self._batch_size > 0 and duration >= self._batch_min_seconds:
             from faster_whisper import BatchedInferencePipeline
 

@@ -41,7 +41,8 @@ from models.settings import ModelSpec
 log = logging.getLogger(__name__)
 _engine_log = logging.getLogger("llama.cpp")
 
-_LOG_LEVELS = {2: logging.WARNING, 3: logging.ERROR}  # GGML_LOG_LEVEL_WARN, _ERROR; rest debug
+# ggml.h: DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (a line continued); the rest is debug chatter
+_LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
 _RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp draws a random seed
 
 
@@ -248,6 +249,8 @@ class LlamaCppChat(ChatBackend):
                       the decoding requests
       threads         CPU threads (default 1: on a shared 2-core machine 2 threads collapsed to
                       0.3-2.5 tok/s when the other core was busy)
+      threads_batch   CPU threads for prompt processing (default: threads); more cuts the time
+                      to first token under load where cores are free
       n_gpu_layers    layers offloaded to a GPU in a CUDA/Metal build (default 0)
       use_extra_bufts llama.cpp's repacked CPU weight layouts (default true)
       chat_template   a Jinja chat template replacing the one in the GGUF
@@ -283,7 +286,8 @@ class LlamaCppChat(ChatBackend):
         ctx_params.n_ctx = self.context_length * self.max_batch_size
         ctx_params.n_batch = ctx_params.n_ubatch = self.n_batch
         ctx_params.n_seq_max = self.max_batch_size
-        ctx_params.n_threads = ctx_params.n_threads_batch = threads
+        ctx_params.n_threads = threads
+        ctx_params.n_threads_batch = int(options.get("threads_batch", threads))
         ctx_params.kv_unified = False  # each sequence owns context_length cells
         self.ctx = llama_cpp.llama_init_from_model(self._model, ctx_params)
         if not self.ctx:

@@ -169,6 +169,7 @@ class JobRunner:
 
     async def _run_stages(self, job: JobRecord) -> None:
         stage_name = job.stage
+        context: JobContext | None = None
         self.notify(job.id)
         try:
             job_type = self.types.get(job.type)
@@ -194,7 +195,9 @@ class JobRunner:
         except JobGone:
             await self.files.remove_work(job.id)
         except PipelineError as exc:
-            await self._finish(job, JobState.FAILED, error=exc.as_dict())
+            # a result the stages had made is kept: it says what fell short (e.g. a QA verdict)
+            result = context.result if context is not None else None
+            await self._finish(job, JobState.FAILED, result=result, error=exc.as_dict())
         except ModelLoadError as exc:
             error = {"message": str(exc), "code": "model_unavailable"}
             await self._finish(job, JobState.FAILED, error=error)

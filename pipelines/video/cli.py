@@ -31,17 +31,30 @@ def register(commands: Any) -> None:
     dub.add_argument("--burn-in", action="store_true", help="burn the subtitles into the picture")
     dub.add_argument("--loudness", type=float, default=-16.0, help="LUFS target (default -16)")
     dub.add_argument("--keep-intermediates", action="store_true")
+    dub.add_argument(
+        "--require-pass",
+        action="store_true",
+        help="exit with an error (files still written) unless every language's QA verdict is pass",
+    )
     dub.add_argument("--out", type=Path, help="output folder (default: VIDEO-dubbed next to it)")
     dub.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
     try:
-        result = asyncio.run(_dub(args, settings))
+        result, error = asyncio.run(_dub(args, settings))
     except PipelineError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2 if exc.status == 400 else 1
     print(json.dumps(result, ensure_ascii=False, indent=2))
+    verdict = result.get("verdict")
+    if verdict is not None:  # last on the terminal, where it is read
+        print(f"QA verdict: {verdict.upper()}", file=sys.stderr)
+        for reason in result.get("reasons", []):
+            print(f"  - {reason}", file=sys.stderr)
+    if error is not None:
+        print(f"error: {error.get('message')}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -49,7 +62,11 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.replace("，", ",").split(",") if part.strip()]
 
 
-async def _dub(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+async def _dub(
+    args: argparse.Namespace, settings: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The job's result (with the output folder and files), and its error when its QA verdict
+    failed --require-pass (the files are written all the same)."""
     from models.registry import ModelRegistry
     from pipelines.jobs.service import JobService
     from pipelines.jobs.types import JobTypes
@@ -87,6 +104,7 @@ async def _dub(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
                     "burn_in_subtitles": args.burn_in,
                     "loudness_lufs": args.loudness,
                     "keep_intermediates": args.keep_intermediates,
+                    "require_pass": args.require_pass,
                 },
             )
             shown = None
@@ -95,7 +113,7 @@ async def _dub(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
                     shown = (record.stage, round(record.progress, 2))
                     print(f"{record.progress:6.1%}  {record.stage}", file=sys.stderr)
             job = await service.get("default", job.id)
-            if job.error is not None:
+            if job.error is not None and job.error.get("code") != "qa_not_passed":
                 raise PipelineError(job.error.get("message", "the dubbing job failed"))
             out.mkdir(parents=True, exist_ok=True)
             for artifact in job.artifacts:
@@ -103,8 +121,5 @@ async def _dub(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         finally:
             await service.close()
             await registry.close()
-    return {
-        "output": str(out),
-        "files": sorted(a.name for a in job.artifacts),
-        **(job.result or {}),
-    }
+    result = {"output": str(out), "files": sorted(a.name for a in job.artifacts)}
+    return {**result, **(job.result or {})}, job.error

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.registry import ModelNotFound
+from pipelines.coverage import check_languages, check_voices
 from pipelines.errors import InvalidInput
 from pipelines.glossary import GlossaryEntry, load_glossary
 from pipelines.jobs.context import JobServices
 from pipelines.jobs.types import JobType, Stage
-from pipelines.languages import LanguageCode
+from pipelines.languages import LanguageCode, load_languages
 from pipelines.video import stages
 from pipelines.video.qa_stage import qa_stage
 from pipelines.video.uploads import upload_path
@@ -47,10 +48,23 @@ class DubbingInput(BaseModel):
     burn_in_subtitles: bool = False
     keep_intermediates: bool = False
     max_shortenings: int = Field(2, ge=0, le=5)
+    require_pass: bool = Field(
+        False,
+        description="fail the job (error qa_not_passed, files and result kept) unless every "
+        "language's QA verdict is pass; otherwise review and fail verdicts are only reported",
+    )
     voices: dict[str, str] = Field(default_factory=dict, description="language -> TTS voice")
     chat_model: str | None = None
     asr_model: str | None = None
-    tts_model: str | None = None
+    tts_model: str | None = Field(
+        None,
+        description="one TTS model for every language (default: each language's model in the "
+        "config's registry.tts_by_language, else the first TTS model)",
+    )
+    tts_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="language -> TTS model, over tts_model; completed at submission",
+    )
 
     @field_validator("languages")
     @classmethod
@@ -85,9 +99,19 @@ async def prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseM
             code="missing_keywords",
         )
     upload_path(services.settings.data_dir, tenant, model.upload_id)
+    resolved: dict[str, Any] = await check_models(model, services)
+    if model.glossary is not None:  # its entries as of now: editing it later leaves the job be
+        entries = await load_glossary(services.glossaries, tenant, model.glossary)
+        resolved["glossary_entries"] = [*entries, *model.glossary_entries]
+    return model.model_copy(update=resolved)
+
+
+async def check_models(model: DubbingInput, services: JobServices) -> dict[str, Any]:
+    """The job's models by id ("chat_model", ...), refusing the unknown ones and languages the
+    chat model is rated unsupported in or the TTS model has no voice for."""
     registry = services.registry
-    wanted = {"chat": model.chat_model, "tts": model.tts_model, "asr": model.asr_model}
-    resolved = {}
+    wanted = {"chat": model.chat_model, "asr": model.asr_model}
+    resolved: dict[str, Any] = {}
     for kind, name in wanted.items():
         try:
             spec = registry.resolve(name, kind) if name else registry.default(kind)
@@ -96,10 +120,30 @@ async def prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseM
                 continue  # without ASR a script job still runs; its QA says what it missed
             raise InvalidInput(str(exc), param=f"{kind}_model", code="model_not_found") from exc
         resolved[f"{kind}_model"] = spec.id
-    if model.glossary is not None:  # its entries as of now: editing it later leaves the job be
-        entries = await load_glossary(services.glossaries, tenant, model.glossary)
-        resolved["glossary_entries"] = [*entries, *model.glossary_entries]
-    return model.model_copy(update=resolved)
+    resolved["tts_models"] = tts_models = tts_models_of(model, registry)
+    # the chat model writes or translates every language's script; the TTS model speaks it
+    check_languages(services, resolved["chat_model"], model.languages, "languages")
+    catalogue = load_languages()
+    languages = [catalogue.get(code, "languages") for code in model.languages]
+    for tts_model in dict.fromkeys(tts_models.values()):
+        spoken = [lang for lang in languages if tts_models[lang.code] == tts_model]
+        async with registry.use(tts_model, kind="tts") as tts:
+            check_voices(tts, tts_model, spoken, model.voices)
+    return resolved
+
+
+def tts_models_of(model: DubbingInput, registry: Any) -> dict[str, str]:
+    """The TTS model id of each language: as asked (tts_models, tts_model), else configured."""
+    chosen: dict[str, str] = {}
+    for code in model.languages:
+        name = model.tts_models.get(code) or model.tts_model
+        try:
+            spec = registry.resolve(name, "tts") if name else registry.tts_for(code)
+        except ModelNotFound as exc:
+            param = "tts_models" if code in model.tts_models else "tts_model"
+            raise InvalidInput(str(exc), param=param, code="model_not_found") from exc
+        chosen[code] = spec.id
+    return chosen
 
 
 DUBBING_JOB = JobType(

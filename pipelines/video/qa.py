@@ -1,4 +1,5 @@
-"""QA of a dubbed track: error rates of the back-transcription, timing and fitting statistics."""
+"""QA of a dubbed track: error rates of the back-transcription, timing and fitting statistics,
+and the verdict they add up to (pass, review or fail, with the reasons)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import math
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-MAX_DURATION_DIFF_MS = 50.0
+from models.settings import VideoQASettings
+
+Verdict = Literal["pass", "review", "fail"]
+VERDICTS: tuple[Verdict, ...] = ("pass", "review", "fail")  # from best to worst
+# Scripts written without spaces: their back-transcription is judged by character error rate.
+CER_SCRIPTS = {"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr"}
 
 
 def _normalise(text: str) -> str:
@@ -76,3 +82,49 @@ def line_report(lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "lines_trimmed": sum(1 for line in lines if line["trimmed_s"] > 0),
         "max_drift_ms": round(max(drifts), 1) if drifts else 0.0,
     }
+
+
+def worst(verdicts: Sequence[Verdict]) -> Verdict:
+    """The worst of `verdicts` (pass for none)."""
+    return max(verdicts, key=VERDICTS.index, default="pass")
+
+
+def judge(
+    report: dict[str, Any], limits: VideoQASettings, *, by_characters: bool
+) -> tuple[Verdict, list[str]]:
+    """The verdict on one dubbed language's QA `report`, and the reasons for anything short of
+    pass. `by_characters`: judge the back-transcription by CER (zh, ja...) rather than WER."""
+    found: list[tuple[Verdict, str]] = []
+
+    def limit(what: str, value: float, most: float, unit: str) -> None:
+        if value > most * limits.fail_factor:
+            found.append(("fail", f"{what} {value:.3g}{unit} is over {limits.fail_factor:g}x "
+                                  f"the limit of {most:g}{unit}"))  # fmt: skip
+        elif value > most:
+            found.append(
+                ("review", f"{what} {value:.3g}{unit} is over the limit of {most:g}{unit}")
+            )
+
+    if report.get("script_source") == "fallback":
+        found.append(("review", f"the script is a fallback ({report.get('script_fallback')}): "
+                                "the model's output failed the checks on every attempt"))  # fmt: skip
+    back = report.get("back_transcription") or {}
+    rate_name = "cer" if by_characters else "wer"
+    if back.get("text") is None:
+        found.append(("review", "the voice was not back-transcribed (no speech recognition model)"))
+    elif back.get(rate_name) is not None:
+        most = limits.max_cer if by_characters else limits.max_wer
+        limit(f"back-transcription {rate_name.upper()}", float(back[rate_name]), most, "")
+    limit("line drift", float(report.get("max_drift_ms") or 0.0) / 1000, limits.max_drift_s, " s")
+    diff_s = abs(float(report.get("duration_diff_ms") or 0.0)) / 1000
+    limit("duration difference", diff_s, limits.max_duration_diff_s, " s")
+    loudness, target = report.get("loudness_lufs"), report.get("loudness_target_lufs")
+    if loudness is None or not math.isfinite(loudness):
+        found.append(("fail", "the dubbed audio has no measurable loudness (silent?)"))
+    elif target is not None:
+        limit("loudness off target by", abs(loudness - target), limits.max_loudness_diff_lu, " LU")
+    streams = report.get("streams") or {}
+    missing = [kind for kind in ("video", "audio") if kind not in streams]
+    if missing:
+        found.append(("fail", f"the dubbed MP4 has no {' or '.join(missing)} stream"))
+    return worst([v for v, _ in found]), [reason for _, reason in found]

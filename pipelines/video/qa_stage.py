@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import OutputRejected
 from pipelines.jobs.context import JobContext
 from pipelines.languages import load_languages
 from pipelines.video.audio import ASR_RATE, measure_loudness, read_wav
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
-from pipelines.video.qa import MAX_DURATION_DIFF_MS, error_rates, line_report
+from pipelines.video.qa import CER_SCRIPTS, error_rates, judge, line_report, worst
+from pipelines.video.script import clean_for_tts
 from pipelines.video.stage_kit import job_ffmpeg, job_input, job_media, timed, timings
 from pipelines.video.stages import transcribe_pcm
+
+log = logging.getLogger(__name__)
 
 
 async def _qa_stage(ctx: JobContext) -> None:
@@ -52,7 +57,11 @@ async def _qa_stage(ctx: JobContext) -> None:
         if ctx.checkpoint.get("background"):
             extra["original_audio.wav"] = ff.path(ctx.checkpoint["background"])
         await _publish(ctx, extra, published)
+    verdict = worst([reports[code]["verdict"] for code in codes])
+    reasons = [f"{code}: {reason}" for code in codes for reason in reports[code]["reasons"]]
     ctx.result = {
+        "verdict": verdict,
+        "reasons": reasons,
         "mode": params.mode,
         "input": {
             "duration_s": info.duration_s,
@@ -67,6 +76,22 @@ async def _qa_stage(ctx: JobContext) -> None:
         "languages": outputs,
         "timings": timings(ctx),
     }
+    if verdict != "pass":
+        log.warning("job %s: QA verdict %s: %s", ctx.job_id, verdict, "; ".join(reasons))
+    if params.require_pass and verdict != "pass":
+        # the files stay published and the result is kept: the merchant can see what was wrong
+        raise OutputRejected(
+            f"The dub's QA verdict is '{verdict}', and the job was asked to pass: "
+            + "; ".join(reasons),
+            param="require_pass",
+            code="qa_not_passed",
+            details=[
+                {"language": code, "verdict": reports[code]["verdict"],
+                 "reasons": reports[code]["reasons"]}
+                for code in codes
+                if reports[code]["verdict"] != "pass"
+            ],
+        )  # fmt: skip
 
 
 async def _publish(ctx: JobContext, files: dict[str, Path | str], published: list[str]) -> None:
@@ -91,9 +116,12 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
     kinds = {s.get("codec_type"): s.get("codec_name") for s in probed.get("streams", [])}
     out_duration = float(probed.get("format", {}).get("duration", 0.0))
     loudness = await asyncio.to_thread(measure_loudness, ff, output)
-    script_text = " ".join(line["text"] for line in voice["lines"])
+    # what was spoken: each line as the fitting ladder left it (shortened), not as written
+    script_text = " ".join(clean_for_tts(line["text"]) for line in voice["lines"])
     # The voice-over alone: in the mix, the clip's own (ducked) speech would be heard too.
-    back: dict[str, Any] = {"of": "voice track", "text": None, "wer": None, "cer": None}
+    back: dict[str, Any] = {
+        "of": "voice track", "reference": script_text, "text": None, "wer": None, "cer": None
+    }  # fmt: skip
     if params.asr_model:
         wav16 = ff.path(f"qa_{code}.wav")
         dubbed = ff.path(voice["wav"])
@@ -103,24 +131,30 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
             what="resample for QA",
         )
         pcm, _ = read_wav(wav16)
-        heard = await transcribe_pcm(ctx, pcm, language, words=False)
+        # greedy: the check must not cost more than the dub it checks
+        heard = await transcribe_pcm(ctx, pcm, language, words=False, beam_size=1)
         back |= {"text": heard["text"], **error_rates(script_text, heard["text"])}
     diff_ms = (out_duration - info.duration_s) * 1000
-    return {
+    limits = ctx.services.settings.video.qa
+    script = ctx.checkpoint["scripts"][code]["report"]
+    report = {
         "language": code,
-        "script_source": ctx.checkpoint["scripts"][code]["report"]["source"],
+        "script_source": script["source"],
+        "script_fallback": script.get("fallback"),
         "back_transcription": back,
         **line_report(voice["lines"]),
         "duration_input_s": round(info.duration_s, 3),
         "duration_output_s": round(out_duration, 3),
         "duration_diff_ms": round(diff_ms, 1),
-        "duration_ok": abs(diff_ms) < MAX_DURATION_DIFF_MS,
+        "duration_ok": abs(diff_ms) <= limits.max_duration_diff_s * 1000,
         "loudness_lufs": loudness.get("input_i"),
         "loudness_target_lufs": params.loudness_lufs,
         "true_peak_dbtp": loudness.get("input_tp"),
         "streams": kinds,
         "subtitles": "burned-in and soft" if params.burn_in_subtitles else "soft",
     }
+    verdict, reasons = judge(report, limits, by_characters=language.script in CER_SCRIPTS)
+    return {"verdict": verdict, "reasons": reasons, **report}
 
 
 qa_stage = timed(_qa_stage)

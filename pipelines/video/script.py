@@ -13,6 +13,12 @@ from typing import Any
 from models.chat.base import ChatBackend
 from pipelines.languages import Language, script_share
 from pipelines.llm import chat_answer
+from pipelines.quality import (
+    degeneration_problems,
+    language_problems,
+    lines_problems,
+    unique_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +119,10 @@ def _lines_schema(count: int) -> dict[str, Any]:
 
 
 _BROKEN = {"Cc", "Co", "Cs", "Cn"}  # control, private-use, surrogate, unassigned
+# a small model sometimes answers a line with the limit it was given ("At most 8 words")
+_INSTRUCTION = re.compile(
+    r"\bat most \d+ (?:words|characters)\b|^line \d+\b|不超过\d+个?字|最多\d+个?字", re.IGNORECASE
+)
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.):、]|line \d+:)\s*", re.IGNORECASE)
 
 
@@ -150,7 +160,11 @@ def check_lines(lines: list[str], language: Language, expected: int) -> str | No
         share, letters = script_share(line, language)
         if letters == 0 or share < MIN_SCRIPT_SHARE:
             return f"line {line[:40]!r} is not written in {language.name}"
-    return None
+    echoed = next((line for line in lines if _INSTRUCTION.search(line)), None)
+    if echoed is not None:
+        return f"the line {echoed[:40]!r} repeats the instructions instead of speaking"
+    problems = lines_problems(lines) + language_problems(" ".join(lines), language)
+    return "; ".join(problems) or None
 
 
 @dataclass(frozen=True)
@@ -170,10 +184,16 @@ async def write_script(
     seed: int = 0,
 ) -> tuple[list[ScriptLine], dict[str, Any]]:
     """Timed lines for `language`; falls back to the keywords when the LLM never gives a usable
-    script. Returns (lines, report) with report = {source, attempts, problems}."""
+    script (degenerate, wrong language, wrong shape). Returns (lines, report) with report =
+    {source: "llm" | "fallback", fallback: "keywords" (a fallback only), attempts, problems}."""
     slots = plan_slots(request.duration_s, language)
     unit = "characters" if counts_characters(language) else "words"
-    limits = "\n".join(f"line {i + 1}: at most {b} {unit}" for i, (_, _, b) in enumerate(slots))
+    budgets = [b for _, _, b in slots]
+    limits = (
+        f"each at most {budgets[0]} {unit}"
+        if len(set(budgets)) == 1  # evenly planned slots: one rule, nothing to copy out
+        else "\n".join(f"line {i + 1}: at most {b} {unit}" for i, b in enumerate(budgets))
+    )
     facts = f"Product facts: {request.product_facts}\n" if request.product_facts else ""
     heard = (
         f"What the merchant says in the clip (context only): {request.transcript}\n"
@@ -196,14 +216,19 @@ async def write_script(
             "role": "user",
             "content": f"Write a voice-over in {language.name} for a {request.duration_s:.0f}-second "
             f"product video.\nKeywords: {', '.join(request.keywords)}\n{facts}{heard}"
-            f"Write exactly {len(slots)} lines, each a short spoken sentence in {language.name}:\n"
-            f"{limits}\n{answer_as}",
+            f"Write exactly {len(slots)} lines, each a short spoken sentence in {language.name}, "
+            f"{limits}.\n{answer_as}",
         },
     ]
     problems: list[str] = []
     # ~2 tokens per CJK character or English word, plus the JSON or numbering around each line
     max_tokens = 16 + 6 * len(slots) + 2 * sum(b for _, _, b in slots)
+    asked = messages[1]["content"]
+    problem: str | None = None
     for attempt in range(attempts):
+        if problem is not None:  # name what was wrong: a retry must not loop the same way
+            rejected = f"\nYour previous answer was rejected: {problem}. Fix that."
+            messages[1] = {"role": "user", "content": asked + rejected}
         answer = await ask(
             backend,
             messages,
@@ -213,6 +238,10 @@ async def write_script(
             json_schema=_lines_schema(len(slots)),
         )
         lines = parse_lines(answer)
+        if lines is not None and len(unique_lines(lines)) >= (len(slots) + 1) // 2:
+            # a small model often closes by repeating its opening line: drop the repeat, and
+            # give the remaining lines the clip's time (a loop still fails the checks below)
+            lines = unique_lines(lines)
         problem = "no JSON lines in the answer" if lines is None else None
         problem = problem or check_lines(lines or [], language, len(slots))
         if problem is None and lines is not None:
@@ -225,8 +254,10 @@ async def write_script(
             return script, {"source": "llm", "attempts": attempt + 1, "problems": problems}
         problems.append(f"attempt {attempt + 1}: {problem}")
         log.info("script in %s, attempt %d unusable: %s", language.code, attempt + 1, problem)
+    # labelled as what it is: the QA verdict of a dub voiced from it is at best "review"
     return fallback_script(request, language), {
         "source": "fallback",
+        "fallback": "keywords",
         "attempts": attempts,
         "problems": problems,
     }
@@ -266,7 +297,7 @@ async def shorten_line(
     share, letters = script_share(line, language)
     if not line or letters == 0 or share < MIN_SCRIPT_SHARE or units(line, language) > max_units:
         return None
-    return line
+    return None if degeneration_problems(line) else line
 
 
 def clean_for_tts(text: str) -> str:

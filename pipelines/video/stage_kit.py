@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pipelines.coverage import result_warnings
 from pipelines.jobs.context import JobContext
 from pipelines.languages import Language, load_languages
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
@@ -75,9 +76,22 @@ def timed(run: Callable[[JobContext], Awaitable[None]]) -> Callable[[JobContext]
         )
         if ctx.result is not None:
             ctx.result["timings"] = timings(ctx)
+            _add_language_warnings(ctx, ctx.result)
 
     stage.__name__ = run.__name__
     return stage
+
+
+def _add_language_warnings(ctx: JobContext, result: dict[str, Any]) -> None:
+    """The languages the chat model is rated weak in, once, in the job's result."""
+    params = job_input(ctx)
+    if params.chat_model is None:
+        return
+    warnings = result.setdefault("warnings", [])
+    for warning in result_warnings(ctx.services, params.chat_model, params.languages):
+        entry = warning.model_dump()
+        if entry not in warnings:
+            warnings.append(entry)
 
 
 def timings(ctx: JobContext) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import numpy as np
 from pipelines.errors import InvalidInput
 from pipelines.jobs.context import JobContext
 from pipelines.languages import Language, load_languages
+from pipelines.quality import degeneration_problems
 from pipelines.translate import TranslationInput, Translator
 from pipelines.video.audio import (
     MixOptions,
@@ -93,18 +94,36 @@ async def _transcribe_stage(ctx: JobContext) -> None:
         )
 
 
+# Whisper writes Mandarin in traditional characters about as often as in simplified ones; a
+# prompt in the wanted script settles it (otherwise a QA CER counts every character twice).
+WHISPER_PROMPTS = {"zh": "以下是普通话的句子。", "zh-Hant": "以下是普通話的句子。"}
+
+
 async def transcribe_pcm(
-    ctx: JobContext, pcm: np.ndarray, language: Language | None, *, words: bool
+    ctx: JobContext,
+    pcm: np.ndarray,
+    language: Language | None,
+    *,
+    words: bool,
+    beam_size: int | None = None,
 ) -> dict[str, Any]:
     """Whisper on 16 kHz mono `pcm`: language, text and the speech segments (with words)."""
     params = job_input(ctx)
     code = (language.whisper_code or language.code) if language and language.whisper else None
+    prompt = WHISPER_PROMPTS.get(language.code) if language else None
     assert params.asr_model is not None
     async with (
         ctx.services.registry.use(params.asr_model, kind="asr") as asr,
         inference_span(ctx, "asr"),
     ):
-        result = await asyncio.to_thread(asr.transcribe, pcm, language=code, word_timestamps=words)
+        result = await asyncio.to_thread(
+            asr.transcribe,
+            pcm,
+            language=code,
+            prompt=prompt,
+            word_timestamps=words,
+            beam_size=beam_size,
+        )
     segments = [
         {
             "start": s.start,
@@ -194,8 +213,9 @@ async def _translated_script(
 ) -> tuple[list[ScriptLine], dict[str, Any]]:
     """Each spoken segment translated on its own (glossary and number checks included).
 
-    A segment that fails the checks on every attempt is still voiced with the last candidate
-    (a silent gap would be worse in a video); the report names it.
+    A segment that fails the checks on every attempt is still voiced (a silent gap would be
+    worse in a video): with the last candidate, or the source words where that candidate is
+    empty or degenerate. The report then says `source: fallback` and names each such line.
     """
     slots = speech_slots(transcript)
     request = TranslationInput(
@@ -211,15 +231,18 @@ async def _translated_script(
         text = item.text
         if text is None:
             last = item.failures[0].output if item.failures else None
-            text = last or source
+            text = source if not last or degeneration_problems(last) else last
             problems.append({"source": source, "used": text, "problems": [
                 p for f in item.failures for p in f.problems
             ]})  # fmt: skip
         lines.append(
             ScriptLine(round(start, 3), round(end, 3), text, budget(end - start, language))
         )
-    report = {"source": "translation", "attempts": sum(i.attempts for i in result.translations),
-              "problems": problems}  # fmt: skip
+    report: dict[str, Any] = {"source": "translation", "attempts": sum(
+        i.attempts for i in result.translations
+    ), "problems": problems}  # fmt: skip
+    if problems:  # some lines are voiced unchecked: the QA verdict is at best "review"
+        report |= {"source": "fallback", "fallback": "unchecked_translation"}
     return lines, report
 
 
@@ -228,17 +251,18 @@ async def _voice_stage(ctx: JobContext) -> None:
     params, info = job_input(ctx), job_media(ctx)
     languages = job_languages(ctx)
     policy = FitPolicy(max_shortenings=params.max_shortenings)
-    assert params.tts_model is not None and params.chat_model is not None
+    assert params.chat_model is not None
     registry = ctx.services.registry
-    async with (
-        registry.use(params.tts_model, kind="tts") as tts,
-        registry.use(params.chat_model, kind="chat") as chat,
-    ):
+    async with registry.use(params.chat_model, kind="chat") as chat:
 
         def voicer(language: Language) -> Callable[[], Awaitable[dict[str, Any]]]:
             async def voice() -> dict[str, Any]:
                 lines = [ScriptLine(**d) for d in ctx.checkpoint["scripts"][language.code]["lines"]]
-                return await _voice_language(ctx, tts, chat, language, lines, info, policy)
+                # each language's own TTS model (a job submitted before tts_models: tts_model)
+                tts_model = params.tts_models.get(language.code) or params.tts_model
+                assert tts_model is not None
+                async with registry.use(tts_model, kind="tts") as tts:
+                    return await _voice_language(ctx, tts, chat, language, lines, info, policy)
 
             return voice
 

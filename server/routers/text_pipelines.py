@@ -7,8 +7,8 @@ from typing import Annotated, Any, NoReturn
 from fastapi import APIRouter, Depends, Request
 
 from pipelines.copywriting import RESULT_SCHEMA
+from pipelines.coverage import language_coverage
 from pipelines.glossary import check_glossary_name, parse_entries, save_glossary
-from pipelines.languages import load_languages
 from pipelines.presets import load_presets
 from pipelines.text_service import TextPipelines
 from server.deps import TenantDep
@@ -74,9 +74,14 @@ async def copywriting_presets(_: TenantDep) -> PresetList:
 
 
 @router.get("/languages")
-async def languages(_: TenantDep) -> LanguageList:
+async def languages(jobs: JobsDep, _: TenantDep, model: str | None = None) -> LanguageList:
+    """Per language: the chat model's rating, TTS voices and ASR models (see the README)."""
+    with pipeline_errors():
+        report = await language_coverage(jobs.services, model)
     return LanguageList(
-        data=[LanguageObject(**lang.model_dump()) for lang in load_languages().languages]
+        chat_model=report.chat_model,
+        thresholds=report.thresholds,
+        data=[LanguageObject(**entry.model_dump()) for entry in report.languages],
     )
 
 

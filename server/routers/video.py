@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from pipelines.jobs.service import validation_message
-from pipelines.video.job import JOB_TYPE, DubbingInput
+from pipelines.video.job import JOB_TYPE, DubbingInput, check_models
 from pipelines.video.uploads import (
     INCOMING_PREFIX,
     accept_upload,
@@ -58,11 +58,13 @@ async def create_dubbing(
     if JOB_TYPE not in jobs.types:
         raise APIError(503, "Video dubbing is not enabled on this server.", code="video_disabled")
     upload, fields = dubbing_fields(await request.form())
-    try:  # options first: a typo should not cost an upload
-        DubbingInput.model_validate({**fields, "upload_id": PLACEHOLDER_UPLOAD})
+    try:  # options first: a typo (or a language it cannot dub) should not cost an upload
+        options = DubbingInput.model_validate({**fields, "upload_id": PLACEHOLDER_UPLOAD})
     except ValidationError as exc:
         message, param = validation_message(exc, "")
         raise APIError(400, message, param=param, code="invalid_request") from exc
+    with pipeline_errors():
+        await check_models(options, jobs.services)
     video_settings = settings.video
     incoming = uploads_dir(settings.data_dir) / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
     try:

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.copywriting import CopywritingInput, CopywritingResult
+from pipelines.coverage import LanguageCoverage, RatingThresholds
 from pipelines.glossary import MAX_ENTRIES, GlossaryEntry
 from pipelines.jobs.store import GlossaryRecord
-from pipelines.languages import Language
 from pipelines.presets import ChannelPreset
 from pipelines.translate import TranslationInput, TranslationResult
 
@@ -67,12 +67,16 @@ class GlossaryDeleted(BaseModel):
     deleted: bool
 
 
-class LanguageObject(Language):
+class LanguageObject(LanguageCoverage):
     object: Literal["language"] = "language"
 
 
 class LanguageList(BaseModel):
     object: Literal["list"] = "list"
+    chat_model: str | None = Field(description="the chat model whose ratings are shown")
+    thresholds: RatingThresholds = Field(
+        description="how scripts/eval_languages.py turned scores into ratings"
+    )
     data: list[LanguageObject]
 
 
