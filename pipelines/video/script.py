@@ -180,7 +180,7 @@ async def write_script(
     request: ScriptRequest,
     language: Language,
     *,
-    attempts: int = 2,
+    attempts: int = 3,
     seed: int = 0,
 ) -> tuple[list[ScriptLine], dict[str, Any]]:
     """Timed lines for `language`; falls back to the keywords when the LLM never gives a usable
@@ -217,17 +217,19 @@ async def write_script(
             "content": f"Write a voice-over in {language.name} for a {request.duration_s:.0f}-second "
             f"product video.\nKeywords: {', '.join(request.keywords)}\n{facts}{heard}"
             f"Write exactly {len(slots)} lines, each a short spoken sentence in {language.name}, "
-            f"{limits}.\n{answer_as}",
+            f"{limits}; each line says something different.\n{answer_as}",
         },
     ]
     problems: list[str] = []
     # ~2 tokens per CJK character or English word, plus the JSON or numbering around each line
     max_tokens = 16 + 6 * len(slots) + 2 * sum(b for _, _, b in slots)
-    asked = messages[1]["content"]
+    # a retry goes without the clip's words: a small model that packed all of them into one
+    # line and repeated it does it again with them in view
+    asked = messages[1]["content"].replace(heard, "")
     problem: str | None = None
     for attempt in range(attempts):
         if problem is not None:  # name what was wrong: a retry must not loop the same way
-            rejected = f"\nYour previous answer was rejected: {problem}. Fix that."
+            rejected = f"\nYour previous answer was rejected: {_unquoted(problem)}. Fix that."
             messages[1] = {"role": "user", "content": asked + rejected}
         answer = await ask(
             backend,
@@ -261,6 +263,12 @@ async def write_script(
         "attempts": attempts,
         "problems": problems,
     }
+
+
+def _unquoted(problem: str) -> str:
+    """The problem without the rejected text it quotes: shown its own line, a small model
+    writes it again."""
+    return re.sub(r"'[^']{12,}'", "one line", problem)
 
 
 def fallback_script(request: ScriptRequest, language: Language) -> list[ScriptLine]:
