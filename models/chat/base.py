@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
 
@@ -74,3 +75,47 @@ def stop_holdback(text: str, stop: Sequence[str]) -> int:
                 longest = n
                 break
     return longest
+
+
+def check_request(prompt_ids: Sequence[int], context_length: int, options: SamplingOptions) -> None:
+    """ValueError (a 400 upstream) for what no engine can run: an empty prompt, one that fills
+    the context, or no tokens to generate."""
+    if not prompt_ids:
+        raise ValueError("the prompt is empty")
+    if len(prompt_ids) >= context_length:
+        raise ValueError(
+            f"the prompt has {len(prompt_ids)} tokens; the context holds {context_length}"
+        )
+    if options.max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+
+
+Delivery = Callable[[TextDelta | BaseException], object]
+
+
+class Cancellable(Protocol):
+    cancelled: bool
+
+
+async def relay(
+    start: Callable[[Delivery], Cancellable],
+) -> AsyncGenerator[TextDelta, None]:
+    """The deltas an engine thread delivers for one request, as an async stream.
+
+    `start(deliver)` hands the request to the engine's thread, which calls `deliver` (from any
+    thread) with each TextDelta, the last one carrying finish_reason, or with an exception.
+    Closing the stream early marks the request cancelled: the engine drops it at its next step.
+    """
+    loop = asyncio.get_running_loop()
+    deltas: asyncio.Queue[TextDelta | BaseException] = asyncio.Queue()
+    request = start(lambda item: loop.call_soon_threadsafe(deltas.put_nowait, item))
+    try:
+        while True:
+            item = await deltas.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if item.finish_reason is not None:
+                return
+    finally:
+        request.cancelled = True

@@ -9,7 +9,6 @@ its parallel slots).
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import ctypes
 import json
@@ -28,10 +27,13 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from models.chat.base import (
     ChatBackend,
+    Delivery,
     FinishReason,
     RequestRejected,
     SamplingOptions,
     TextDelta,
+    check_request,
+    relay,
     stop_holdback,
     truncate_at_stop,
 )
@@ -401,37 +403,16 @@ class LlamaCppChat(ChatBackend):
             llama_cpp.llama_sampler_free(chain)
             raise
 
-    async def generate(
-        self, prompt: str, options: SamplingOptions
-    ) -> AsyncGenerator[TextDelta, None]:
-        prompt_ids = self._encode(prompt)
-        if not prompt_ids:
-            raise ValueError("the prompt is empty")
-        if len(prompt_ids) >= self.context_length:
-            raise ValueError(
-                f"the prompt has {len(prompt_ids)} tokens; the context holds {self.context_length}"
-            )
-        if options.max_tokens < 1:
-            raise ValueError("max_tokens must be at least 1")
-        loop = asyncio.get_running_loop()
-        deltas: asyncio.Queue[TextDelta | BaseException] = asyncio.Queue()
-        request = _Request(
-            prompt_ids,
-            options,
-            self._sampler(options),
-            lambda item: loop.call_soon_threadsafe(deltas.put_nowait, item),
-        )
-        self._scheduler.submit(request)
-        try:
-            while True:
-                item = await deltas.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if item.finish_reason is not None:
-                    return
-        finally:
-            request.cancelled = True
+    def generate(self, prompt: str, options: SamplingOptions) -> AsyncGenerator[TextDelta, None]:
+        # runs on the stream's first step, so a bad prompt fails there, as a stream error
+        def start(deliver: Delivery) -> _Request:
+            prompt_ids = self._encode(prompt)
+            check_request(prompt_ids, self.context_length, options)
+            request = _Request(prompt_ids, options, self._sampler(options), deliver)
+            self._scheduler.submit(request)
+            return request
+
+        return relay(start)
 
     def close(self) -> None:
         self._scheduler.close()

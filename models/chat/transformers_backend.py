@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import gc
 import logging
@@ -16,8 +15,11 @@ from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer
 
 from models.chat.base import (
     ChatBackend,
+    Delivery,
     SamplingOptions,
     TextDelta,
+    check_request,
+    relay,
 )
 from models.chat.hf_batching import (
     ATTENTION,
@@ -159,34 +161,16 @@ class TransformersChat(ChatBackend):
     def count_tokens(self, prompt: str) -> int:
         return len(self._encode(prompt))
 
-    async def generate(
-        self, prompt: str, options: SamplingOptions
-    ) -> AsyncGenerator[TextDelta, None]:
-        prompt_ids = self._encode(prompt)
-        if not prompt_ids:
-            raise ValueError("the prompt is empty")
-        if len(prompt_ids) >= self.context_length:
-            raise ValueError(
-                f"the prompt has {len(prompt_ids)} tokens; the context holds {self.context_length}"
-            )
-        if options.max_tokens < 1:
-            raise ValueError("max_tokens must be at least 1")
-        loop = asyncio.get_running_loop()
-        deltas: asyncio.Queue[TextDelta | BaseException] = asyncio.Queue()
-        request = Request(
-            prompt_ids, options, lambda item: loop.call_soon_threadsafe(deltas.put_nowait, item)
-        )
-        self._scheduler.submit(request)
-        try:
-            while True:
-                item = await deltas.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if item.finish_reason is not None:
-                    return
-        finally:
-            request.cancelled = True
+    def generate(self, prompt: str, options: SamplingOptions) -> AsyncGenerator[TextDelta, None]:
+        # runs on the stream's first step, so a bad prompt fails there, as a stream error
+        def start(deliver: Delivery) -> Request:
+            prompt_ids = self._encode(prompt)
+            check_request(prompt_ids, self.context_length, options)
+            request = Request(prompt_ids, options, deliver)
+            self._scheduler.submit(request)
+            return request
+
+        return relay(start)
 
     def close(self) -> None:
         self._scheduler.close()
