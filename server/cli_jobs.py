@@ -235,6 +235,8 @@ def _translate(args: argparse.Namespace, client: ApiClient) -> int:
                     f"{'; '.join(failure['problems'])}\n",
                     file=sys.stderr,
                 )
+    for warning in result.get("warnings", []):  # a language the chat model is rated weak in
+        print(f"warning: {warning['message']}", file=sys.stderr)
     return 1 if result["failed"] else 0
 
 
