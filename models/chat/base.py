@@ -77,6 +77,38 @@ def stop_holdback(text: str, stop: Sequence[str]) -> int:
     return longest
 
 
+class TextStream:
+    """The text of one generation, sent on as it becomes safe: what could still be the start of
+    a stop string is held back, and a stop string ends the generation without being sent."""
+
+    def __init__(self, options: SamplingOptions, send: Callable[[TextDelta], object]) -> None:
+        self._options = options
+        self._send = send
+        self._pending = ""  # decoded, not yet sent
+
+    def add(self, piece: str, tokens: int, *, out_of_room: bool, flush: Callable[[], str]) -> bool:
+        """`piece` is the text the `tokens`-th token completed; `out_of_room` when the context
+        has no place for another one; `flush` gives what the detokenizer still holds. False
+        when the generation is over (its last delta is sent)."""
+        options = self._options
+        self._pending += piece
+        if options.stop and truncate_at_stop(self._pending, options.stop)[1]:
+            return self.finish("stop", tokens, flush())
+        if tokens >= options.max_tokens or out_of_room:
+            return self.finish("length", tokens, flush())
+        safe = len(self._pending) - stop_holdback(self._pending, options.stop)
+        if safe > 0:
+            self._send(TextDelta(self._pending[:safe], tokens))
+            self._pending = self._pending[safe:]
+        return True
+
+    def finish(self, reason: FinishReason, tokens: int, tail: str = "") -> bool:
+        """Send the last delta (the held-back text and `tail`, cut at a stop string); False."""
+        text, stopped = truncate_at_stop(self._pending + tail, self._options.stop)
+        self._send(TextDelta(text, tokens, "stop" if stopped else reason))
+        return False
+
+
 def check_request(prompt_ids: Sequence[int], context_length: int, options: SamplingOptions) -> None:
     """ValueError (a 400 upstream) for what no engine can run: an empty prompt, one that fills
     the context, or no tokens to generate."""

@@ -18,13 +18,7 @@ from typing import Any
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from models.chat.base import (
-    FinishReason,
-    SamplingOptions,
-    TextDelta,
-    stop_holdback,
-    truncate_at_stop,
-)
+from models.chat.base import SamplingOptions, TextDelta, TextStream
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +156,12 @@ class Request:
     generator: torch.Generator | None = None
     token_counts: torch.Tensor | None = None
     detokenizer: IncrementalDetokenizer | None = None
-    pending: str = ""  # decoded, not yet sent (could still be part of a stop string)
     generated: int = 0
     last_token: int = 0
+    text: TextStream = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.text = TextStream(self.options, self.send)
 
     def send(self, item: TextDelta | BaseException) -> None:
         try:
@@ -379,28 +376,16 @@ class Scheduler:
         engine.stats.completion_tokens += 1
         if request.token_counts is not None:
             request.token_counts[token] += 1
-        options = request.options
+        detokenizer = request.detokenizer
         if token in engine.eos_ids:
-            return self._finish(request, "stop")
-        request.pending += request.detokenizer.push(token)
-        if options.stop and truncate_at_stop(request.pending, options.stop)[1]:
-            return self._finish(request, "stop")
-        if (
-            request.generated >= options.max_tokens
-            or request.kv.length + 1 >= engine.context_length
-        ):
-            return self._finish(request, "length")
-        safe = len(request.pending) - stop_holdback(request.pending, options.stop)
-        if safe > 0:
-            request.send(TextDelta(request.pending[:safe], request.generated))
-            request.pending = request.pending[safe:]
-        return True
-
-    def _finish(self, request: Request, reason: FinishReason) -> bool:
-        assert request.detokenizer is not None
-        text, stopped = truncate_at_stop(
-            request.pending + request.detokenizer.flush(), request.options.stop
-        )
-        request.send(TextDelta(text, request.generated, "stop" if stopped else reason))
-        request.kv = request.token_counts = None  # free the cache now, not when the stream ends
-        return False
+            going = request.text.finish("stop", request.generated, detokenizer.flush())
+        else:
+            going = request.text.add(
+                detokenizer.push(token),
+                request.generated,
+                out_of_room=request.kv.length + 1 >= engine.context_length,
+                flush=detokenizer.flush,
+            )
+        if not going:
+            request.kv = request.token_counts = None  # free the cache now, not when the stream ends
+        return going

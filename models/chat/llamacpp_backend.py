@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 import json
 import logging
 import queue
@@ -28,14 +29,12 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 from models.chat.base import (
     ChatBackend,
     Delivery,
-    FinishReason,
     RequestRejected,
     SamplingOptions,
     TextDelta,
+    TextStream,
     check_request,
     relay,
-    stop_holdback,
-    truncate_at_stop,
 )
 from models.chat.hf_batching import MIN_TEMPERATURE, BatchStats
 from models.settings import ModelSpec
@@ -66,8 +65,12 @@ class _Request:
     fed: int = 0  # prompt tokens already in the KV cache
     last_token: int = -1
     generated: int = 0
-    pending: str = ""
+    # bytes to text; a character split over tokens stays inside the decoder until it is whole
     decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+    text: TextStream = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.text = TextStream(self.options, self.send)
 
     def send(self, item: TextDelta | BaseException) -> None:
         try:
@@ -201,31 +204,15 @@ class _Scheduler:
         request.generated += 1
         request.last_token = token
         self._b.stats.completion_tokens += 1
-        options = request.options
+        flush = functools.partial(request.decoder.decode, b"", final=True)
         if llama_cpp.llama_vocab_is_eog(self._b.vocab, token):
-            return self._finish(request, "stop")
-        request.pending += request.decoder.decode(self._b.piece(token))
-        if options.stop and truncate_at_stop(request.pending, options.stop)[1]:
-            return self._finish(request, "stop")
-        if (
-            request.generated >= options.max_tokens
-            or request.position + 1 >= self._b.context_length
-        ):
-            return self._finish(request, "length")
-        safe = len(request.pending) - stop_holdback(request.pending, options.stop)
-        if request.pending[:safe].endswith("\ufffd"):  # a character still arriving in bytes
-            safe -= 1
-        if safe > 0:
-            request.send(TextDelta(request.pending[:safe], request.generated))
-            request.pending = request.pending[safe:]
-        return True
-
-    def _finish(self, request: _Request, reason: FinishReason) -> bool:
-        text, stopped = truncate_at_stop(
-            request.pending + request.decoder.decode(b"", final=True), request.options.stop
+            return request.text.finish("stop", request.generated, flush())
+        return request.text.add(
+            request.decoder.decode(self._b.piece(token)),
+            request.generated,
+            out_of_room=request.position + 1 >= self._b.context_length,
+            flush=flush,
         )
-        request.send(TextDelta(text, request.generated, "stop" if stopped else reason))
-        return False
 
     def _release(self, request: _Request) -> None:
         """Free the request's KV cells and sampler (idempotent)."""
