@@ -8,9 +8,6 @@ to exactly its own tokens (no padding, so a row's numbers do not depend on its n
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +16,7 @@ import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from models.chat.base import SamplingOptions, TextDelta, TextStream
+from models.chat.slots import SlotScheduler
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +214,7 @@ class Engine:
     stats: BatchStats = field(default_factory=BatchStats)
 
 
-class Scheduler:
+class Scheduler(SlotScheduler[Request]):
     """Owns the model: every torch call happens in this one thread.
 
     Each loop: admit waiting requests into free slots (prefill each alone, sample its first
@@ -228,62 +226,16 @@ class Scheduler:
 
     def __init__(self, engine: Engine, name: str) -> None:
         self._engine = engine
-        self._inbox: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
-        self._waiting: deque[Request] = deque()
-        self._slots: list[Request | None] = [None] * engine.max_batch_size
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"chat-{name}", daemon=True)
-        self._thread.start()
+        super().__init__(engine.max_batch_size, engine.stats, name)
 
-    def submit(self, request: Request) -> None:
-        if self._closed:
-            raise RuntimeError("the model was unloaded")
-        self._inbox.put(request)
-
-    def close(self) -> None:
-        self._closed = True
-        self._inbox.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
+    def _serve(self) -> None:
         if self._engine.threads:
             torch.set_num_threads(self._engine.threads)
         with torch.inference_mode():
-            while self._admit():
-                if any(self._slots):
-                    self._decode_step()
-        unloaded: list[Request | None] = [*self._waiting, *self._slots]
-        while not self._inbox.empty():
-            unloaded.append(self._inbox.get())
-        for request in filter(None, unloaded):
-            request.send(RuntimeError("the model was unloaded"))
+            self._loop()
 
-    def _admit(self) -> bool:
-        """Take in new requests and prefill as many as there are free slots; False at shutdown."""
-        block = not any(self._slots) and not self._waiting
-        while block or not self._inbox.empty():
-            item = self._inbox.get()
-            if item is None:
-                return False
-            self._waiting.append(item)
-            block = False
-        stats = self._engine.stats
-        for i, running in enumerate(self._slots):
-            if running is not None and running.cancelled:
-                self._slots[i] = None
-                stats.aborted += 1
-        while self._waiting and None in self._slots:
-            request = self._waiting.popleft()
-            if request.cancelled:
-                stats.aborted += 1
-            elif self._prefill(request):
-                self._slots[self._slots.index(None)] = request
-        self._count()
-        return True
-
-    def _count(self) -> None:
-        self._engine.stats.waiting = len(self._waiting)
-        self._engine.stats.running = sum(r is not None for r in self._slots)
+    def _start(self, request: Request, slot: int) -> bool:
+        return self._prefill(request)
 
     def _prefill(self, request: Request) -> bool:
         """Run the prompt alone through the model and sample the first token; True if it goes on."""
@@ -308,7 +260,7 @@ class Scheduler:
             request.send(exc)
             return False
 
-    def _decode_step(self) -> None:
+    def _step(self) -> None:
         engine = self._engine
         active = [r for r in self._slots if r is not None]
         rows = list(self._slots) if engine.batch_invariant else active

@@ -14,9 +14,6 @@ import ctypes
 import functools
 import json
 import logging
-import queue
-import threading
-from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +34,7 @@ from models.chat.base import (
     relay,
 )
 from models.chat.hf_batching import MIN_TEMPERATURE, BatchStats
+from models.chat.slots import SlotScheduler
 from models.settings import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -83,65 +81,21 @@ class _Request:
         return self.fed + max(0, self.generated - 1)
 
 
-class _Scheduler:
-    """Owns the llama.cpp context: every call into it happens in this one thread."""
+class _Scheduler(SlotScheduler[_Request]):
+    """Owns the llama.cpp context: every call into it happens in this one thread. A request's
+    llama.cpp sequence id is its slot."""
 
     def __init__(self, backend: LlamaCppChat, name: str) -> None:
         self._b = backend
-        self._inbox: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
-        self._waiting: deque[_Request] = deque()
-        self._slots: list[_Request | None] = [None] * backend.max_batch_size
         self._batch = llama_cpp.llama_batch_init(backend.n_batch, 0, 1)
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"chat-{name}", daemon=True)
-        self._thread.start()
-
-    def submit(self, request: _Request) -> None:
-        if self._closed:
-            raise RuntimeError("the model was unloaded")
-        self._inbox.put(request)
+        super().__init__(backend.max_batch_size, backend.stats, name)
 
     def close(self) -> None:
-        self._closed = True
-        self._inbox.put(None)
-        self._thread.join()
+        super().close()
         llama_cpp.llama_batch_free(self._batch)
 
-    def _run(self) -> None:
-        while self._admit():
-            if any(self._slots):
-                self._step()
-        leftovers: list[_Request | None] = [*self._waiting, *self._slots]
-        while not self._inbox.empty():
-            leftovers.append(self._inbox.get())
-        for request in filter(None, leftovers):
-            self._release(request)
-            request.send(RuntimeError("the model was unloaded"))
-
-    def _admit(self) -> bool:
-        block = not any(self._slots) and not self._waiting
-        while block or not self._inbox.empty():
-            item = self._inbox.get()
-            if item is None:
-                return False
-            self._waiting.append(item)
-            block = False
-        stats = self._b.stats
-        for i, running in enumerate(self._slots):
-            if running is not None and running.cancelled:
-                self._release(running)
-                self._slots[i] = None
-                stats.aborted += 1
-        while self._waiting and None in self._slots:
-            request = self._waiting.popleft()
-            if request.cancelled:
-                self._release(request)
-                stats.aborted += 1
-                continue
-            request.seq = self._slots.index(None)
-            self._slots[request.seq] = request
-        stats.waiting = len(self._waiting)
-        stats.running = sum(r is not None for r in self._slots)
+    def _start(self, request: _Request, slot: int) -> bool:
+        request.seq = slot
         return True
 
     def _step(self) -> None:
@@ -176,12 +130,10 @@ class _Scheduler:
         if status != 0:
             error = RuntimeError(f"llama_decode failed with status {status}")
             for request in active:
-                self._slots[request.seq] = None
-                self._release(request)
+                self._end(request.seq)
                 request.send(error)
             return
         stats = self._b.stats
-        stats.running = len(active)
         stats.decode_steps += 1
         stats.max_batch = max(stats.max_batch, len(outputs))
         for request, index in outputs:
@@ -192,8 +144,8 @@ class _Scheduler:
                 request.send(exc)
                 going_on = False
             if not going_on:
-                self._slots[request.seq] = None
-                self._release(request)
+                self._end(request.seq)
+        self._count()
 
     def _advance(self, request: _Request, index: int) -> bool:
         """Sample the request's next token and send the text it makes safe; False when finished."""
