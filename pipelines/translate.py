@@ -187,26 +187,27 @@ def translation_problems(
         problems.append(describe_missing(missing))
     problems.extend(glossary_problems(glossary, source, output, target))
     # judge the script on what is left once brand names, SKUs and numbers are set aside
-    rest = output
-    for entry in applicable_entries(glossary, source):
-        rest = rest.replace(entry.rendering(target), " ")
-    for token in protected_tokens(source):
-        rest = rest.replace(token.text, " ")
+    entries = applicable_entries(glossary, source)
+    kept = [token.text for token in protected_tokens(source)]
+    rest = _set_aside(output, [entry.rendering(target) for entry in entries] + kept)
     share, units = script_share(rest, target)
     source_share, _ = script_share(source, target)
     if units >= 2 and share < 0.4 and target.script in ISO_SCRIPTS and source_share < 0.9:
         problems.append(f"not written in {target.name} ({target.script} script)")
-    source_rest = source
-    for entry in applicable_entries(glossary, source):
-        source_rest = source_rest.replace(entry.term, " ")
-    for token in protected_tokens(source):
-        source_rest = source_rest.replace(token.text, " ")
+    source_rest = _set_aside(source, [entry.term for entry in entries] + kept)
     words_in_source = sum(script_units(source_rest).values())
     if words_in_source >= 3 and sum(script_units(rest).values()) < max(1, words_in_source // 4):
         # "24, 12" for "Keeps drinks cold for 24 hours, hot for 12": the numbers copied, no words
         problems.append("only the numbers and codes were kept: translate the words too")
     problems.extend(left_untranslated(rest, target))
     return problems
+
+
+def _set_aside(text: str, kept: Sequence[str]) -> str:
+    """`text` less the strings that stay as they are in any language (brands, numbers, SKUs)."""
+    for item in kept:
+        text = text.replace(item, " ")
+    return text
 
 
 def left_untranslated(output: str, target: Language) -> list[str]:
@@ -238,8 +239,9 @@ def copied_source(source: str, output: str, glossary: Sequence[GlossaryEntry]) -
     ours = [w.casefold() for w in _WORDS.findall(output) if w.casefold() not in kept]
     if len(theirs) < 3 or not ours:
         return []
-    shared_of_source = sum(w in set(ours) for w in theirs) / len(theirs)
-    shared_of_output = sum(w in set(theirs) for w in ours) / len(ours)
+    their_words, our_words = set(theirs), set(ours)
+    shared_of_source = sum(w in our_words for w in theirs) / len(theirs)
+    shared_of_output = sum(w in their_words for w in ours) / len(ours)
     if shared_of_source >= 0.8 and shared_of_output >= 0.8:
         return ["the source text copied, not translated"]
     return []
