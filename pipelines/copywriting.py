@@ -34,7 +34,6 @@ from pipelines.presets import ChannelPreset, load_presets
 from pipelines.quality import (
     degeneration_problems,
     language_problems,
-    line_key,
     lines_problems,
     unique_lines,
 )
@@ -270,12 +269,7 @@ def without_repeats(copy: ProductCopy) -> ProductCopy:
     """The copy with later repeats of a selling point or a voice-over line dropped, where enough
     remain: a small model often restates its first point last (the checks still refuse a loop)."""
     points = unique_lines(copy.selling_points)
-    seen: set[str] = set()
-    script = []
-    for line in copy.video_script:
-        if line_key(line.voiceover) not in seen:
-            seen.add(line_key(line.voiceover))
-            script.append(line)
+    script = unique_lines(copy.video_script, lambda line: line.voiceover)
     return copy.model_copy(
         update={
             "selling_points": points if len(points) >= 3 else copy.selling_points,

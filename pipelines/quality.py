@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from pipelines.languages import (
     CHARACTER_SCRIPTS,
@@ -113,18 +114,22 @@ def degeneration_problems(text: str) -> list[str]:
     return problems
 
 
+T = TypeVar("T")
+
+
 def line_key(line: str) -> str:
     """What two lines share when one repeats the other (case, spacing, punctuation aside)."""
     return " ".join(tokens(line))
 
 
-def unique_lines(lines: Sequence[str]) -> list[str]:
-    """The lines without later repeats of an earlier one, in order."""
+def unique_lines(lines: Sequence[T], text: Callable[[T], str] = str) -> list[T]:
+    """The lines (or items whose `text` is a line) without later repeats of an earlier one."""
     seen: set[str] = set()
     kept = []
     for line in lines:
-        if line_key(line) not in seen:
-            seen.add(line_key(line))
+        key = line_key(text(line))
+        if key not in seen:
+            seen.add(key)
             kept.append(line)
     return kept
 
