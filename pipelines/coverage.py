@@ -252,7 +252,7 @@ async def coverage_by_language(
         if spec.kind not in ("tts", "asr"):
             continue
         try:
-            async with registry.use(spec.id) as backend:
+            async with registry.use(spec.id, kind=spec.kind) as backend:
                 for lang in languages:
                     if spec.kind == "tts":
                         voice = _voice_of(backend, lang)

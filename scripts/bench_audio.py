@@ -38,9 +38,10 @@ import numpy as np
 from models.asr.audio import SAMPLE_RATE, decode_audio
 from models.asr.whisper import FALLBACK_TEMPERATURES
 from models.fetch import FetchError, fetch
-from models.settings import ModelSpec, Settings
+from models.spec import ModelSpec
 from models.tts.base import split_sentences
 from models.tts.espeak import parse_voice_listing
+from pipelines.settings import Settings
 from server.app import create_app
 from tests.fixtures_real import models_cache_dir
 from tests.live import live_server

@@ -47,11 +47,11 @@ def make_clip(path: Path, seconds: float) -> Path:
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from models.fetch import fetch
     from models.registry import ModelRegistry
-    from models.settings import load_settings
-    from pipelines.jobs.service import JobService
-    from pipelines.jobs.types import JobTypes
-    from pipelines.video.job import DUBBING_JOB, JOB_TYPE
-    from pipelines.video.uploads import accept_upload
+    from pipelines.platform.jobs.job_type import JobTypes
+    from pipelines.platform.jobs.service import JobService
+    from pipelines.settings import load_settings
+    from pipelines.video.dubbing_job import DUBBING_JOB, JOB_TYPE
+    from pipelines.video.uploads import accept_clip
 
     with tempfile.TemporaryDirectory(prefix="bench-dub-") as scratch:
         settings = load_settings(args.config, data_dir=Path(scratch) / "data")
@@ -75,7 +75,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await service.start()
         try:
             clip = make_clip(Path(scratch) / "clip.mp4", args.seconds)
-            upload_id, info = accept_upload(settings.data_dir, "default", clip, settings.video)
+            upload_id, info = accept_clip(settings.data_dir, "default", clip, settings.video)
             started = time.monotonic()
             job = await service.submit(
                 "default",

@@ -45,7 +45,8 @@ import psutil
 from models.chat.base import ChatBackend, SamplingOptions
 from models.fetch import fetch
 from models.registry import ModelRegistry
-from models.settings import ModelSpec, RegistrySettings, ServerSettings, Settings
+from models.spec import ModelSpec, RegistrySettings
+from pipelines.settings import ServerSettings, Settings
 from server.app import create_app
 from tests.fixtures_real import models_cache_dir
 from tests.live import live_server
@@ -207,14 +208,14 @@ def measure(args: argparse.Namespace, spec: ModelSpec, workdir: Path, concurrenc
         registry=RegistrySettings(memory_budget_gb=1000),
     )
     app = create_app(settings)
-    registry: ModelRegistry = app.state.registry
+    registry: ModelRegistry = app.state.services.registry
     # One engine shared by both paths. vLLM binds to the loop of its first request, so the
     # direct path runs on the server's own loop too.
     server_loop = asyncio.new_event_loop()
 
     def engine_direct() -> Run:
         async def lend() -> Run:
-            async with registry.use(spec.id) as backend:
+            async with registry.use(spec.id, kind="chat") as backend:
                 return await direct(backend, concurrency, args.max_tokens)
 
         return asyncio.run_coroutine_threadsafe(lend(), server_loop).result()
@@ -315,7 +316,7 @@ def engine_trial(
         registry = ModelRegistry([spec], Path.cwd(), RegistrySettings(memory_budget_gb=1000))
         idle_gb = tree_memory(os.getpid()) / 2**30
         start = time.perf_counter()
-        async with registry.use(spec.id) as backend:
+        async with registry.use(spec.id, kind="chat") as backend:
             load_s = time.perf_counter() - start
             await direct(backend, 1, 8)  # warm-up
             runs = []

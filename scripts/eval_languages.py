@@ -36,7 +36,6 @@ import yaml
 from sacrebleu.metrics import CHRF
 
 from models.registry import ModelRegistry
-from models.settings import load_settings
 from pipelines.coverage import (
     LanguageScore,
     ModelRatings,
@@ -44,9 +43,11 @@ from pipelines.coverage import (
     RatingThresholds,
     load_ratings,
 )
-from pipelines.guardrails import missing_tokens, normalize, protected_tokens
 from pipelines.languages import ISO_SCRIPTS, load_languages, script_units
-from pipelines.translate import TranslationInput, TranslationItem, Translator
+from pipelines.settings import load_settings
+from pipelines.text.guardrails import missing_tokens, normalize, protected_tokens
+from pipelines.text.translate import Translator
+from pipelines.text.translation_schema import TranslationInput, TranslationItem
 
 # (English, Chinese): short product and trade lines, each with something that must be kept
 LINES = [

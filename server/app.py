@@ -1,21 +1,32 @@
-"""The application factory: `create_app(settings)` builds a FastAPI app with its own registry."""
+"""The composition root: `create_app(settings)` builds every service once, in the order they
+depend on each other; the app's lifespan starts them in that order and stops them in reverse.
+
+Routes get the services through server.deps; nothing else builds or starts one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from models.offline import enforce_offline
 from models.registry import ModelRegistry
-from models.settings import Settings
-from pipelines.accounts.service import AccountService
+from pipelines.catalogue import job_types
+from pipelines.platform.accounts.retention import Retention, sweeping
+from pipelines.platform.accounts.service import AccountService
+from pipelines.platform.jobs.job_type import JobType
+from pipelines.platform.jobs.service import JobService
+from pipelines.platform.storage.stores import stores_for
+from pipelines.platform.uploads import clear_unfinished_uploads
+from pipelines.settings import Settings
+from pipelines.text.service import TextPipelines
 from server.errors import install_error_handlers
-from server.limits import BodySizeLimit, InflightGate
+from server.limits import BodySizeLimit, InflightGate, RateLimiter
 from server.observability import AccessLog
 from server.routers import (
     account,
@@ -30,49 +41,86 @@ from server.routers import (
     text_pipelines,
     video,
 )
-from server.tenancy import RateLimiter, tenant_upload_cap
+from server.state import AppServices
+from server.tenancy import tenant_upload_cap
 
 log = logging.getLogger(__name__)
+ROUTERS = (
+    health,
+    models,
+    chat,
+    embeddings,
+    stt,
+    speech,
+    text_pipelines,
+    jobs,
+    video,
+    account,
+    admin,
+)
 
 
-def create_app(settings: Settings, registry: ModelRegistry | None = None) -> FastAPI:
-    enforce_offline()
+def build_services(
+    settings: Settings,
+    registry: ModelRegistry | None = None,
+    extra_job_types: Iterable[JobType] = (),
+) -> AppServices:
+    """Every service of one app, each given what it depends on; nothing is opened yet."""
     registry = registry or ModelRegistry(settings.models, settings.model_dir, settings.registry)
-    accounts = AccountService.from_settings(settings)
+    stores = stores_for(settings.jobs_database())  # one database for accounts and jobs
+    accounts = AccountService.from_settings(settings, stores.accounts)
+    types = job_types(settings.jobs, extra_job_types)
+    jobs = JobService.from_settings(settings, registry, types, policy=accounts, store=stores.jobs)
+    gate = InflightGate(settings.server.max_inflight_per_model)
+    return AppServices(
+        settings=settings,
+        registry=registry,
+        accounts=accounts,
+        jobs=jobs,
+        retention=Retention(jobs, accounts, settings.data_dir, settings.tenants.sweep_interval_s),
+        text=TextPipelines(jobs.services, admit=gate.enter),
+        gate=gate,
+        rate_limiter=RateLimiter(),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(services: AppServices) -> AsyncIterator[None]:
+    """Start the services in dependency order; stop them in reverse, however start-up ended."""
+    async with contextlib.AsyncExitStack() as stack:
+        await services.accounts.open()  # keys and quotas: every request needs them
+        stack.push_async_callback(services.accounts.close)
+        await services.registry.preload()
+        stack.push_async_callback(services.registry.close)
+        idle_sweeper = asyncio.create_task(services.registry.run_idle_sweeper())
+        stack.callback(idle_sweeper.cancel)
+        removed = await asyncio.to_thread(clear_unfinished_uploads, services.settings.data_dir)
+        if removed:  # no request of this process is under way yet: these are a dead one's
+            log.warning("removed %d unfinished uploads left by a stopped server", len(removed))
+        await services.jobs.start()  # recovers interrupted jobs, then starts the workers
+        stack.push_async_callback(services.jobs.close)
+        await stack.enter_async_context(sweeping(services.retention))
+        yield
+
+
+def create_app(
+    settings: Settings,
+    registry: ModelRegistry | None = None,
+    extra_job_types: Iterable[JobType] = (),
+) -> FastAPI:
+    """The HTTP app; `extra_job_types` are offered beside the workflows' (tests add their own)."""
+    enforce_offline()
+    services = build_services(settings, registry, extra_job_types)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await accounts.open()  # before the routers' lifespans (jobs): they use it
-        await registry.preload()
-        sweeper = asyncio.create_task(registry.run_idle_sweeper())
-        try:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with running(services):
             yield
-        finally:
-            sweeper.cancel()
-            await registry.close()
-            await accounts.close()
 
     app = FastAPI(title="localshang", version="0.1.0", lifespan=lifespan)
-    app.state.settings = settings
-    app.state.registry = registry
-    app.state.gate = InflightGate(settings.server.max_inflight_per_model)
-    app.state.accounts = accounts
-    app.state.rate_limiter = RateLimiter()
+    app.state.services = services
     install_error_handlers(app)
-    # account after jobs: its lifespan (the retention sweeper) needs the job service running
-    for module in (
-        health,
-        models,
-        chat,
-        embeddings,
-        stt,
-        speech,
-        text_pipelines,
-        jobs,
-        video,
-        account,
-        admin,
-    ):
+    for module in ROUTERS:
         app.include_router(module.router)
     if settings.server.cors_origins:
         app.add_middleware(

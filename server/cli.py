@@ -1,8 +1,9 @@
-"""The `localshang` command: serve, and manage the local model folder."""
+"""The `localshang` command: serve, and manage the local model folder and the database."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import sys
@@ -10,10 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from models.fetch import BUNDLES, FetchError, fetch
-from models.settings import ModelSpec, Settings, load_settings
-from pipelines.accounts.sqlite_store import database_has_keys
+from models.spec import ModelSpec
+from pipelines.platform.storage.stores import stores_for
+from pipelines.settings import Settings, load_settings
 from pipelines.video.cli import register as register_dub
-from server import cli_jobs, cli_keys
+from server import cli_db, cli_jobs, cli_keys
 
 log = logging.getLogger("localshang")
 
@@ -36,12 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     models.set_defaults(run=_models)
     cli_jobs.register(commands)
     cli_keys.register(commands)
+    cli_db.register(commands)
     register_dub(commands)
 
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Alembic tells of its context at each connection; storage.migrate logs what changed
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     code: int = args.run(args, settings)
     return code
@@ -55,7 +60,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
-    if not server.api_keys and not database_has_keys(settings.jobs_database()):
+    if not server.api_keys and not _database_has_keys(settings):
         if not _is_loopback(server.host):
             log.error(
                 "refusing to bind %s without API keys: create one with `localshang keys "
@@ -68,6 +73,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"server": server})
     uvicorn.run(create_app(settings), host=server.host, port=server.port, log_level="info")
     return 0
+
+
+def _database_has_keys(settings: Settings) -> bool:
+    """Whether `localshang keys` made keys in the database; one not created yet has none (and
+    is not created by asking)."""
+    stores = stores_for(settings.jobs_database())
+    if not stores.database.exists():
+        return False
+
+    async def any_keys() -> bool:
+        await stores.accounts.open()
+        try:
+            return await stores.accounts.any_keys()
+        finally:
+            await stores.accounts.close()
+
+    return asyncio.run(any_keys())
 
 
 def _is_loopback(host: str) -> bool:

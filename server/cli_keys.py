@@ -1,5 +1,5 @@
 """`localshang keys create|list|revoke|quota`: tenants' API keys and quotas, kept in the jobs'
-database file (settings.jobs_database()); works with or without a server running on it."""
+database (settings.jobs_database()); works with or without a server running on it."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from models.settings import Settings, TenantQuotas
-from pipelines.accounts.service import AccountService
 from pipelines.errors import PipelineError
+from pipelines.platform.accounts.service import AccountService
+from pipelines.platform.accounts.settings import TenantQuotas
+from pipelines.settings import Settings
 
 UNLIMITED = ("unlimited", "none", "null")
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, registry and the caller's tenant, taken from app.state."""
+"""FastAPI dependencies: the services the composition root built, and the caller's tenant."""
 
 from __future__ import annotations
 
@@ -7,18 +7,47 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from models.registry import ModelRegistry
-from models.settings import Settings
+from pipelines.platform.accounts.retention import Retention
+from pipelines.platform.accounts.service import AccountService
+from pipelines.platform.jobs.service import JobService
+from pipelines.platform.jobs.store import GlossaryStore
+from pipelines.settings import Settings
+from pipelines.text.service import TextPipelines
+from server.limits import InflightGate
+from server.state import app_services
 from server.tenancy import CallerDep
 
 
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return app_services(request).settings
 
 
 def get_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry = request.app.state.registry
-    return registry
+    return app_services(request).registry
+
+
+def get_accounts(request: Request) -> AccountService:
+    return app_services(request).accounts
+
+
+def get_jobs(request: Request) -> JobService:
+    return app_services(request).jobs
+
+
+def get_glossaries(request: Request) -> GlossaryStore:
+    return app_services(request).jobs.services.glossaries
+
+
+def get_retention(request: Request) -> Retention:
+    return app_services(request).retention
+
+
+def get_text_pipelines(request: Request) -> TextPipelines:
+    return app_services(request).text
+
+
+def get_gate(request: Request) -> InflightGate:
+    return app_services(request).gate
 
 
 async def get_tenant(caller: CallerDep) -> str:
@@ -28,4 +57,10 @@ async def get_tenant(caller: CallerDep) -> str:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+AccountsDep = Annotated[AccountService, Depends(get_accounts)]
+JobsDep = Annotated[JobService, Depends(get_jobs)]
+GlossariesDep = Annotated[GlossaryStore, Depends(get_glossaries)]
+RetentionDep = Annotated[Retention, Depends(get_retention)]
+TextPipelinesDep = Annotated[TextPipelines, Depends(get_text_pipelines)]
+GateDep = Annotated[InflightGate, Depends(get_gate)]
 TenantDep = Annotated[str, Depends(get_tenant)]

@@ -10,8 +10,8 @@ from fastapi import Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from pipelines.jobs.artifacts import ArtifactFiles
-from pipelines.jobs.types import ArtifactRecord
+from pipelines.platform.jobs.artifacts import ArtifactFiles
+from pipelines.platform.jobs.types import ArtifactRecord
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -1,4 +1,6 @@
-"""One error type with an OpenAI-shaped body, and the handlers that render every failure with it."""
+"""One error type with an OpenAI-shaped body, and the one table that maps every domain error
+(pipelines' PipelineError family, the registry's and the engines' errors) onto it: routes and
+services carry no mapping code."""
 
 from __future__ import annotations
 
@@ -10,9 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.asr import UnknownLanguage, UnsupportedLanguage
 from models.registry import ModelLoadError, ModelNotFound
+from models.tts.base import UnknownVoice
+from pipelines.errors import PipelineError
 
 log = logging.getLogger(__name__)
+
+# Engine errors a request's own values cause: status, param and code of the answer (the message
+# is the engine's, written for the caller).
+ENGINE_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
+    UnknownLanguage: (400, "language", "unsupported_language"),
+    UnsupportedLanguage: (400, "language", "unsupported_language"),
+    UnknownVoice: (400, "voice", "invalid_value"),
+}
 
 _TYPES = {
     400: "invalid_request_error",
@@ -96,6 +109,18 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return APIError(exc.status_code, str(exc.detail)).response()
 
+    async def on_pipeline_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PipelineError)
+        return APIError(
+            exc.status, exc.message, param=exc.param, code=exc.code, retry_after=exc.retry_after
+        ).response()
+
+    async def on_engine_error(_: Request, exc: Exception) -> JSONResponse:
+        status, param, code = next(
+            ENGINE_ERRORS[cls] for cls in type(exc).__mro__ if cls in ENGINE_ERRORS
+        )
+        return APIError(status, str(exc), param=param, code=code).response()
+
     async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
         return APIError(404, str(exc), param="model", code="model_not_found").response()
 
@@ -110,6 +135,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(PipelineError, on_pipeline_error)
+    for engine_error in ENGINE_ERRORS:
+        app.add_exception_handler(engine_error, on_engine_error)
     app.add_exception_handler(ModelNotFound, on_not_found)
     app.add_exception_handler(ModelLoadError, on_load_error)
     app.add_exception_handler(Exception, on_unexpected)

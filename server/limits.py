@@ -1,7 +1,10 @@
-"""Request limits: body size cap (413) and a per-model in-flight cap (429 with Retry-After)."""
+"""Request limits: body size cap (413), a per-model in-flight cap and a per-tenant request rate
+(429 with Retry-After)."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -110,3 +113,29 @@ class InflightGate:
             yield
         finally:
             self._inflight[model_id] -= 1
+
+
+class RateLimiter:
+    """A token bucket per tenant: `per_minute` requests a minute on average, bursts up to that
+    many. In memory: each server process of a fleet counts its own requests."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, at)
+
+    def admit(self, tenant: str, per_minute: int | None) -> None:
+        if per_minute is None:
+            return
+        now = time.monotonic()
+        tokens, at = self._buckets.get(tenant, (float(per_minute), now))
+        tokens = min(float(per_minute), tokens + (now - at) * per_minute / 60.0)
+        if tokens < 1.0:
+            self._buckets[tenant] = (tokens, now)
+            wait_s = (1.0 - tokens) * 60.0 / per_minute
+            raise APIError(
+                429,
+                f"Rate limit reached: {per_minute} requests per minute for your key's tenant. "
+                f"Retry in {math.ceil(wait_s)} s.",
+                code="rate_limit_exceeded",
+                retry_after=max(1, math.ceil(wait_s)),
+            )
+        self._buckets[tenant] = (tokens - 1.0, now)

@@ -10,8 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pipelines.accounts.service import AccountService
 from pipelines.llm import tallying_tokens
+from pipelines.platform.accounts.service import AccountService
+from server.state import app_services
 from server.tenancy import CallerDep
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class Meter:
         return cls(None, "")
 
     async def record(self, **amounts: float) -> None:
-        """Save `amounts` (see pipelines.accounts.usage.METRICS) for the tenant.
+        """Save `amounts` (see pipelines.platform.accounts.usage.METRICS) for the tenant.
 
         The save goes on even if the request is cancelled meanwhile (a client that hung up still
         used the model); a failed save is logged, never turned into a failed answer.
@@ -58,7 +59,7 @@ class Meter:
 
 
 async def get_meter(request: Request, caller: CallerDep) -> Meter:
-    return Meter(getattr(request.app.state, "accounts", None), caller.name)
+    return Meter(app_services(request).accounts, caller.name)
 
 
 MeterDep = Annotated[Meter, Depends(get_meter)]

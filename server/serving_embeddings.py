@@ -7,28 +7,21 @@ import base64
 import numpy as np
 
 from models.embeddings.base import EmbeddingBackend
-from models.registry import ModelRegistry
 from server.errors import APIError
-from server.limits import InflightGate
-from server.metering import Meter
 from server.schemas.embeddings import (
     CreateEmbeddingRequest,
     CreateEmbeddingResponse,
     Embedding,
     EmbeddingUsage,
 )
+from server.serving_base import ModelService
 
 
-class EmbeddingService:
-    def __init__(
-        self, registry: ModelRegistry, gate: InflightGate, meter: Meter | None = None
-    ) -> None:
-        self.registry = registry
-        self.gate = gate
-        self.meter = meter or Meter.off()
+class EmbeddingService(ModelService[EmbeddingBackend]):
+    kind = "embedding"
 
     async def create(self, body: CreateEmbeddingRequest) -> CreateEmbeddingResponse:
-        spec = self.registry.resolve(body.model, kind="embedding")
+        spec = self.resolve(body.model)
         texts = body.texts()
         if texts is None:
             raise APIError(
@@ -40,12 +33,12 @@ class EmbeddingService:
                 code="unsupported_value",
             )
         input_type = body.wanted_input_type()
-        with self.gate.enter(spec.id):
-            async with self.registry.use(spec.id, kind="embedding") as backend:
-                _check_limits(body, texts, backend)
-                tokens = await backend.count_tokens(texts, input_type)
-                _check_lengths(tokens, backend.context_length)
-                vectors = await backend.embed(texts, input_type)
+        async with await self.lease(spec) as lease:
+            backend = lease.backend
+            _check_limits(body, texts, backend)
+            tokens = await backend.count_tokens(texts, input_type)
+            _check_lengths(tokens, backend.context_length)
+            vectors = await backend.embed(texts, input_type)
         prompt_tokens = sum(tokens)
         await self.meter.tokens(prompt_tokens, 0)
         return CreateEmbeddingResponse(

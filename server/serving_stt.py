@@ -1,35 +1,31 @@
-"""Serving logic of transcriptions and translations: decode the upload, run Whisper, shape the answer."""
+"""Serving logic of transcriptions and translations: decode the upload, transcribe, shape the answer."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
 from functools import partial
-from typing import Literal
 
 import numpy as np
 from fastapi import Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from models.asr import (
     AudioDecodeError,
     Segment,
+    Task,
+    TranscriptionBackend,
     TranscriptStream,
-    UnknownLanguage,
-    UnsupportedLanguage,
-    WhisperASR,
     decode_audio,
     language_code,
     language_name,
 )
-from models.registry import ModelRegistry
+from pipelines.subtitles import segment_cues, to_srt, to_vtt
+from server import sse
 from server.errors import APIError
-from server.limits import InflightGate
-from server.metering import Meter
 from server.schemas.stt import (
     RESPONSE_FORMATS,
     TIMESTAMP_GRANULARITIES,
@@ -44,22 +40,16 @@ from server.schemas.stt import (
     TranscriptTextSegmentEvent,
     TranslationRequest,
 )
+from server.serving_base import Lease, ModelService
 
 log = logging.getLogger(__name__)
 
 # The longest audio decoded for a model unless its options say `max_audio_seconds`.
 DEFAULT_MAX_AUDIO_SECONDS = 3600.0
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-Task = Literal["transcribe", "translate"]
 
 
-class SpeechToTextService:
-    def __init__(
-        self, registry: ModelRegistry, gate: InflightGate, meter: Meter | None = None
-    ) -> None:
-        self.registry = registry
-        self.gate = gate
-        self.meter = meter or Meter.off()
+class SpeechToTextService(ModelService[TranscriptionBackend]):
+    kind = "asr"
 
     async def transcribe(self, body: TranscriptionRequest, request: Request) -> Response:
         return await self._run(
@@ -78,7 +68,7 @@ class SpeechToTextService:
         language: str | None,
         granularities: list[str],
     ) -> Response:
-        spec = self.registry.resolve(body.model, kind="asr")
+        spec = self.resolve(body.model)
         response_format = _response_format(body.response_format)
         granularity = _granularities(granularities)
         if not 0.0 <= body.temperature <= 1.0:
@@ -88,25 +78,17 @@ class SpeechToTextService:
                 param="temperature",
                 code="invalid_value",
             )
-        code = _known_language(language)
+        code = language_code(language) if language else None
         max_seconds = float(spec.options.get("max_audio_seconds", DEFAULT_MAX_AUDIO_SECONDS))
         words = "word" in granularity and (response_format == "verbose_json" or body.stream)
 
-        stack = AsyncExitStack()
+        lease = self.admit(spec)
         try:
-            stack.enter_context(self.gate.enter(spec.id))
             # decoded before the model is borrowed: a bad upload never loads a model
             audio = await run_in_threadpool(_decode_upload, body.file, max_seconds)
-            backend: WhisperASR = await stack.enter_async_context(
-                self.registry.use(spec.id, kind="asr")
-            )
+            backend = await self.borrow(lease)
             if code is not None:
-                try:
-                    code = backend.check_language(code)
-                except UnsupportedLanguage as exc:
-                    raise APIError(
-                        400, str(exc), param="language", code="unsupported_language"
-                    ) from exc
+                code = backend.check_language(code)
             stream = await run_in_threadpool(
                 partial(
                     backend.stream,
@@ -121,16 +103,12 @@ class SpeechToTextService:
             # the whole upload is decoded and handed to the model: its length is what is used
             await self.meter.record(audio_seconds_transcribed=round(stream.duration, 3))
         except BaseException:
-            await stack.aclose()
+            await lease.release()
             raise
 
         if body.stream:
-            return StreamingResponse(
-                _events(stack, stream, task, words),
-                media_type="text/event-stream",
-                headers=SSE_HEADERS,
-            )
-        async with stack:
+            return sse.event_stream(_events(lease, stream, task, words))
+        async with lease:
             segments = [s async for s in _segments(stream.segments, request)]
         return _render(response_format, task, stream, segments, granularity)
 
@@ -159,15 +137,6 @@ def _granularities(values: list[str]) -> set[str]:
     return set(values) or {"segment"}
 
 
-def _known_language(language: str | None) -> str | None:
-    if not language:
-        return None
-    try:
-        return language_code(language)
-    except UnknownLanguage as exc:
-        raise APIError(400, str(exc), param="language", code="unsupported_language") from exc
-
-
 def _decode_upload(upload: UploadFile, max_seconds: float) -> np.ndarray:
     upload.file.seek(0)
     try:
@@ -193,10 +162,10 @@ async def _segments(
 
 
 async def _events(
-    stack: AsyncExitStack, stream: TranscriptStream, task: Task, words: bool
+    lease: Lease[TranscriptionBackend], stream: TranscriptStream, task: Task, words: bool
 ) -> AsyncIterator[str]:
     """Server-sent events: a segment event and a text delta per segment, then the whole text."""
-    async with stack:
+    async with lease:
         text = ""
         try:
             async for segment in _segments(stream.segments):
@@ -223,13 +192,13 @@ async def _events(
         except Exception as exc:  # the status line is sent; the error has to travel in-band
             log.exception("transcription failed mid-stream")
             body = APIError(500, f"transcription failed: {exc}").body()
-            yield f"data: {json.dumps(body)}\n\n"
+            yield sse.data(json.dumps(body))
 
 
 def _event(
     event: TranscriptTextSegmentEvent | TranscriptTextDeltaEvent | TranscriptTextDoneEvent,
 ) -> str:
-    return f"event: {event.type}\ndata: {event.model_dump_json(exclude_none=True)}\n\n"
+    return sse.event(event, event.type, exclude_none=True)
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -245,9 +214,9 @@ def _render(
     if response_format == "text":
         return PlainTextResponse(text)
     if response_format == "srt":
-        return PlainTextResponse(to_srt(segments))
+        return PlainTextResponse(to_srt(segment_cues(segments)))
     if response_format == "vtt":
-        return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
+        return PlainTextResponse(to_vtt(segment_cues(segments)), media_type="text/vtt")
     body: BaseModel
     if response_format == "json":
         body = Transcription(text=text, usage=usage)
@@ -289,40 +258,3 @@ def _words(segments: list[Segment]) -> list[TranscriptionWord]:
         for s in segments
         for w in s.words
     ]
-
-
-# --- subtitles --------------------------------------------------------------------------------
-def to_srt(segments: list[Segment]) -> str:
-    """SubRip: numbered cues, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, a blank line after each."""
-    cues = [s for s in segments if _cue_text(s.text)]
-    return "\n".join(
-        f"{n}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{_cue_text(s.text)}\n"
-        for n, s in enumerate(cues, start=1)
-    )
-
-
-def to_vtt(segments: list[Segment]) -> str:
-    """WebVTT: a header, then cues `HH:MM:SS.mmm --> HH:MM:SS.mmm` with their text escaped."""
-    cues = [s for s in segments if _cue_text(s.text)]
-    blocks = [
-        f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{_vtt_escape(_cue_text(s.text))}\n"
-        for s in cues
-    ]
-    return "\n".join(["WEBVTT\n", *blocks])
-
-
-def _cue_text(text: str) -> str:
-    # one line, and never the cue-timing arrow (it would end the cue early in both formats)
-    return " ".join(text.split()).replace("-->", "->")
-
-
-def _vtt_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _timestamp(seconds: float, decimal_marker: str) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"

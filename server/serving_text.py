@@ -5,21 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
 
-from models.chat.base import ChatBackend, RequestRejected, SamplingOptions, TextDelta
-from models.chat.reasoning import ReasoningSplitter
-from models.registry import ModelRegistry
-from models.settings import ModelSpec
+from models.chat.base import ChatBackend, SamplingOptions
+from server import sse
 from server.errors import APIError
-from server.limits import InflightGate
-from server.metering import Meter
 from server.schemas.text import (
     AssistantMessage,
     ChatChoice,
@@ -36,43 +31,16 @@ from server.schemas.text import (
     new_id,
     now,
 )
+from server.serving_base import Lease, ModelService
+from server.serving_text_choices import Choice, generate, make_choices, usage_of
 
 
-@dataclass
-class _Choice:
-    """One choice being generated: its prompt, options and the text gathered so far."""
-
-    index: int
-    prompt: str
-    prompt_tokens: int
-    options: SamplingOptions
-    splitter: ReasoningSplitter | None
-    text: str = ""
-    reasoning: str = ""
-    completion_tokens: int = 0
-    finish_reason: str | None = None
-
-
-class _Lease:
-    """The borrowed backend for one request, held until the answer (or stream) ends."""
-
-    def __init__(self, spec: ModelSpec, backend: ChatBackend, stack: AsyncExitStack) -> None:
-        self.spec = spec
-        self.backend = backend
-        self.stack = stack
-
-
-class TextService:
-    def __init__(
-        self, registry: ModelRegistry, gate: InflightGate, meter: Meter | None = None
-    ) -> None:
-        self.registry = registry
-        self.gate = gate
-        self.meter = meter or Meter.off()
+class TextService(ModelService[ChatBackend]):
+    kind = "chat"
 
     # --- entry points ---------------------------------------------------------------------
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Any:
-        lease = await self._lease(body.model)
+        lease = await self.lease(self.resolve(body.model))
         try:
             backend = lease.backend
             messages = [{"role": m.role, "content": m.text()} for m in body.messages]
@@ -91,9 +59,9 @@ class TextService:
             )
             options = self._with_response_format(body, backend, options)
             reasoning = lease.spec.options.get("reasoning_parser") == "deepseek_r1"
-            choices = self._choices(prompt, prompt_tokens, body.n, options, reasoning)
+            choices = make_choices(prompt, prompt_tokens, body.n, options, reasoning)
         except BaseException:
-            await lease.stack.aclose()
+            await lease.release()
             raise
         meta = (new_id("chatcmpl"), now(), body.model)
         if body.stream:
@@ -118,7 +86,7 @@ class TextService:
         )
 
     async def complete(self, body: CompletionRequest, request: Request) -> Any:
-        lease = await self._lease(body.model)
+        lease = await self.lease(self.resolve(body.model))
         try:
             prompts = body.prompts()
             if not prompts:
@@ -128,11 +96,11 @@ class TextService:
                 options, prompt_tokens = self._options(
                     body, lease.backend, prompt, body.max_tokens, "prompt"
                 )
-                choices += self._choices(
+                choices += make_choices(
                     prompt, prompt_tokens, body.n, options, False, first_index=i * body.n
                 )
         except BaseException:
-            await lease.stack.aclose()
+            await lease.release()
             raise
         meta = (new_id("cmpl"), now(), body.model)
         echo = body.echo
@@ -156,17 +124,6 @@ class TextService:
         )
 
     # --- request preparation --------------------------------------------------------------
-    async def _lease(self, model: str) -> _Lease:
-        spec = self.registry.resolve(model, kind="chat")
-        stack = AsyncExitStack()
-        try:
-            stack.enter_context(self.gate.enter(spec.id))
-            backend = await stack.enter_async_context(self.registry.use(spec.id))
-        except BaseException:
-            await stack.aclose()
-            raise
-        return _Lease(spec, backend, stack)
-
     @staticmethod
     def _options(
         body: SamplingRequest,
@@ -234,37 +191,15 @@ class TextService:
             )
         return replace(options, json_schema=schema)
 
-    @staticmethod
-    def _choices(
-        prompt: str,
-        prompt_tokens: int,
-        n: int,
-        options: SamplingOptions,
-        reasoning: bool,
-        first_index: int = 0,
-    ) -> list[_Choice]:
-        """n choices of one prompt; a seeded request gives choice i the seed+i (distinct but
-        repeatable). The prompt is counted once, on the first choice, as OpenAI counts it."""
-        return [
-            _Choice(
-                index=first_index + i,
-                prompt=prompt,
-                prompt_tokens=prompt_tokens if i == 0 else 0,
-                options=options
-                if options.seed is None
-                else replace(options, seed=options.seed + i),
-                splitter=ReasoningSplitter() if reasoning else None,
-            )
-            for i in range(n)
-        ]
-
     # --- running --------------------------------------------------------------------------
-    async def _collect(self, lease: _Lease, choices: list[_Choice], request: Request) -> Usage:
+    async def _collect(
+        self, lease: Lease[ChatBackend], choices: list[Choice], request: Request
+    ) -> Usage:
         """Generate every choice to the end; abort if the client goes away meanwhile.
         Returns the usage, metered however it ended."""
         try:
-            async with lease.stack:
-                work = asyncio.ensure_future(_drain(self._run(lease.backend, choices)))
+            async with lease:
+                work = asyncio.ensure_future(_drain(generate(lease.backend, choices)))
                 while not work.done():
                     done, _ = await asyncio.wait({work}, timeout=0.5)
                     if not done and await request.is_disconnected():
@@ -275,129 +210,40 @@ class TextService:
             usage = await self._meter(choices)
         return usage
 
-    async def _meter(self, choices: list[_Choice]) -> Usage:
-        usage = _usage(choices)
+    async def _meter(self, choices: list[Choice]) -> Usage:
+        usage = usage_of(choices)
         await self.meter.tokens(usage.prompt_tokens, usage.completion_tokens)
         return usage
 
-    async def _run(
-        self, backend: ChatBackend, choices: list[_Choice]
-    ) -> AsyncIterator[tuple[_Choice, str, str]]:
-        """Run all choices concurrently; yield (choice, reasoning delta, content delta) as they come."""
-        queue: asyncio.Queue[tuple[_Choice, TextDelta] | BaseException | None] = asyncio.Queue()
-
-        async def pump(choice: _Choice) -> None:
-            stream = backend.generate(choice.prompt, choice.options)
-            try:
-                async for delta in stream:
-                    await queue.put((choice, delta))
-            except Exception as exc:
-                await queue.put(exc)
-            finally:
-                await stream.aclose()
-                await queue.put(None)
-
-        tasks = [asyncio.create_task(pump(c)) for c in choices]
-        try:
-            running = len(tasks)
-            while running:
-                # Take every delta already waiting: when the engine outruns the client, each
-                # choice gets one merged chunk instead of one chunk per token.
-                items = [await queue.get()]
-                while not queue.empty():
-                    items.append(queue.get_nowait())
-                merged: dict[int, tuple[_Choice, TextDelta]] = {}
-                for item in items:
-                    if item is None:
-                        running -= 1
-                    elif isinstance(item, RequestRejected):
-                        raise APIError(400, f"The model refused the request: {item}") from item
-                    elif isinstance(item, BaseException):
-                        raise item
-                    else:
-                        choice, delta = item
-                        if choice.index in merged:
-                            delta = _merge(merged[choice.index][1], delta)
-                        merged[choice.index] = (choice, delta)
-                for choice, delta in merged.values():
-                    reasoning, content = _split(choice, delta)
-                    choice.completion_tokens = delta.completion_tokens
-                    choice.finish_reason = delta.finish_reason or choice.finish_reason
-                    if reasoning or content or delta.finish_reason:
-                        yield choice, reasoning, content
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
     async def _sse(
         self,
-        lease: _Lease,
-        choices: list[_Choice],
+        lease: Lease[ChatBackend],
+        choices: list[Choice],
         chunks: _ChunkBuilder,
         include_usage: bool,
     ) -> AsyncIterator[str]:
-        async with lease.stack:
+        async with lease:
             try:
                 for choice in choices:
                     first = chunks.first(choice)
                     if first is not None:
-                        yield _event(first)
-                async for choice, reasoning, content in self._run(lease.backend, choices):
-                    yield _event(chunks.delta(choice, reasoning, content))
+                        yield sse.event(first)
+                async for choice, reasoning, content in generate(lease.backend, choices):
+                    yield sse.event(chunks.delta(choice, reasoning, content))
                 if include_usage:
-                    yield _event(chunks.usage(_usage(choices)))
+                    yield sse.event(chunks.usage(usage_of(choices)))
             except APIError as exc:
-                yield _data(json.dumps(exc.body()))
+                yield sse.data(json.dumps(exc.body()))
             except Exception as exc:  # the status line is sent; the error has to travel in-band
-                yield _data(json.dumps(APIError(500, f"generation failed: {exc}").body()))
+                yield sse.data(json.dumps(APIError(500, f"generation failed: {exc}").body()))
             finally:  # what was generated counts, even for a client that hung up
                 await self._meter(choices)
-            yield _data("[DONE]")
-
-
-def _split(choice: _Choice, delta: TextDelta) -> tuple[str, str]:
-    """Route a delta's text into reasoning and content, accumulating both on the choice."""
-    if choice.splitter is None:
-        reasoning, content = "", delta.text
-    else:
-        part = choice.splitter.feed(delta.text)
-        reasoning, content = part.reasoning, part.content
-        if delta.finish_reason:
-            tail = choice.splitter.finish()
-            reasoning, content = reasoning + tail.reasoning, content + tail.content
-        if not choice.text:  # the answer after </think> starts with a blank line; drop it
-            content = content.lstrip("\n")
-        if not choice.reasoning:
-            reasoning = reasoning.lstrip("\n")
-    choice.reasoning += reasoning
-    choice.text += content
-    return reasoning, content
-
-
-def _merge(earlier: TextDelta, later: TextDelta) -> TextDelta:
-    return TextDelta(earlier.text + later.text, later.completion_tokens, later.finish_reason)
+            yield sse.DONE
 
 
 async def _drain(stream: AsyncIterator[Any]) -> None:
     async for _ in stream:
         pass
-
-
-def _usage(choices: Sequence[_Choice]) -> Usage:
-    prompt = sum(c.prompt_tokens for c in choices)
-    completion = sum(c.completion_tokens for c in choices)
-    return Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-    )
-
-
-def _data(payload: str) -> str:
-    return f"data: {payload}\n\n"
-
-
-def _event(model: BaseModel) -> str:
-    return _data(model.model_dump_json(exclude_none=False))
 
 
 class _ChunkBuilder(ABC):
@@ -406,11 +252,11 @@ class _ChunkBuilder(ABC):
     def __init__(self, chunk_id: str, created: int, model: str) -> None:
         self.chunk_id, self.created, self.model = chunk_id, created, model
 
-    def first(self, choice: _Choice) -> BaseModel | None:
+    def first(self, choice: Choice) -> BaseModel | None:
         return None
 
     @abstractmethod
-    def delta(self, choice: _Choice, reasoning: str, content: str) -> BaseModel: ...
+    def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel: ...
 
     @abstractmethod
     def usage(self, usage: Usage) -> BaseModel: ...
@@ -422,11 +268,11 @@ class _ChatChunks(_ChunkBuilder):
             id=self.chunk_id, created=self.created, model=self.model, choices=choices, usage=usage
         )
 
-    def first(self, choice: _Choice) -> BaseModel:
+    def first(self, choice: Choice) -> BaseModel:
         delta = ChatDelta(role="assistant", content="")
         return self._chunk([ChatChunkChoice(index=choice.index, delta=delta)])
 
-    def delta(self, choice: _Choice, reasoning: str, content: str) -> BaseModel:
+    def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
         delta = ChatDelta(content=content or None, reasoning_content=reasoning or None)
         # finish_reason is set by the delta that ended the choice, the last one yielded for it
         finish = choice.finish_reason
@@ -446,14 +292,14 @@ class _CompletionChunks(_ChunkBuilder):
             id=self.chunk_id, created=self.created, model=self.model, choices=choices, usage=usage
         )
 
-    def first(self, choice: _Choice) -> BaseModel | None:
+    def first(self, choice: Choice) -> BaseModel | None:
         if not self.echo:
             return None
         return self._chunk(
             [CompletionChoice(index=choice.index, text=choice.prompt, finish_reason=None)]
         )
 
-    def delta(self, choice: _Choice, reasoning: str, content: str) -> BaseModel:
+    def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
         finish = choice.finish_reason
         return self._chunk(
             [CompletionChoice(index=choice.index, text=content, finish_reason=finish)]

@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import numpy as np
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from models.registry import ModelRegistry
-from models.tts.base import SpeechAudio, SpeechBackend, UnknownVoice
+from models.tts.base import SpeechAudio, SpeechBackend
 from models.tts.encode import OUTPUT_FORMATS, encode_stream
 from server.errors import APIError
-from server.limits import InflightGate
 from server.metering import Meter
 from server.schemas.tts import SpeechRequest, VoiceCard, VoiceList
+from server.serving_base import Lease, ModelService
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +51,8 @@ class SpeechResponse(StreamingResponse):
             await self.speech.aclose()
 
 
-class SpeechService:
-    def __init__(
-        self, registry: ModelRegistry, gate: InflightGate, meter: Meter | None = None
-    ) -> None:
-        self.registry = registry
-        self.gate = gate
-        self.meter = meter or Meter.off()
+class SpeechService(ModelService[SpeechBackend]):
+    kind = "tts"
 
     async def speak(self, body: SpeechRequest) -> Speech:
         """Check everything and make the first sentence before answering, so errors stay JSON."""
@@ -71,20 +64,17 @@ class SpeechService:
                 param="stream_format",
                 code="unsupported_value",
             )
-        spec = self.registry.resolve(body.model, kind="tts")
+        spec = self.resolve(body.model)
         if body.model != spec.id and spec.id == self.registry.default("tts").id:
             # tts-1 & co. (aliases of the fallback model) mean "the configured voice of the
             # language": voice "zh" may be spoken by another model (registry.tts_by_language)
             spec = self.registry.tts_for(body.voice)
-        stack = AsyncExitStack()  # the in-flight slot and the model, held until audio is made
+        # the in-flight place and the model are held until the audio is made
+        lease = await self.lease(spec)
         sentences: AsyncGenerator[SpeechAudio, None] | None = None
         try:
-            stack.enter_context(self.gate.enter(spec.id))
-            backend: SpeechBackend = await stack.enter_async_context(self.registry.use(spec.id))
-            try:
-                voice = backend.resolve_voice(body.voice)
-            except UnknownVoice as exc:
-                raise APIError(400, str(exc), param="voice", code="invalid_value") from exc
+            backend = lease.backend
+            voice = backend.resolve_voice(body.voice)
             sentences = _in_thread(backend.synthesize_sentences(body.input, voice))
             first = await anext(sentences, None)
             if first is None:
@@ -93,19 +83,19 @@ class SpeechService:
         except BaseException:
             if sentences is not None:
                 await sentences.aclose()
-            await stack.aclose()
+            await lease.release()
             raise
-        return _stream(body, spec.id, first, sentences, stack, self.meter)
+        return _stream(body, first, sentences, lease, self.meter)
 
     async def voices(self, model: str | None) -> VoiceList:
         specs = (
-            [self.registry.resolve(model, kind="tts")]
+            [self.resolve(model)]
             if model
             else [s for s in self.registry.specs() if s.kind == "tts"]
         )
         cards: list[VoiceCard] = []
         for spec in specs:
-            async with self.registry.use(spec.id) as backend:
+            async with self.registry.use(spec.id, kind="tts") as backend:
                 mapped: dict[str, list[str]] = {}
                 for lang, voice_id in backend.language_voices.items():
                     mapped.setdefault(voice_id, []).append(lang)
@@ -126,10 +116,9 @@ class SpeechService:
 
 def _stream(
     body: SpeechRequest,
-    model_id: str,
     first: SpeechAudio,
     sentences: AsyncGenerator[SpeechAudio, None],
-    stack: AsyncExitStack,
+    lease: Lease[SpeechBackend],
     meter: Meter,
 ) -> Speech:
     """Wire the sentences into the encoder; the model is given back once they are closed."""
@@ -147,7 +136,7 @@ def _stream(
                 yield chunk
         finally:
             await sentences.aclose()
-            await stack.aclose()
+            await lease.release()
             # what was made, as long as it plays (speed changes the tempo, not the words)
             await meter.record(audio_seconds_synthesized=round(spoken_s / body.speed, 3))
 
@@ -158,7 +147,7 @@ def _stream(
                 yield block
         except Exception:
             # The status line is sent: all that is left is to cut the stream short.
-            log.exception("speech stream of model %s failed", model_id)
+            log.exception("speech stream of model %s failed", lease.spec.id)
             raise
         finally:
             await chunks.aclose()
@@ -166,7 +155,7 @@ def _stream(
     async def release_unstarted() -> None:
         if not started:  # the encoder never took the sentences: nothing else will close them
             await sentences.aclose()
-            await stack.aclose()
+            await lease.release()
 
     return Speech(encoded(), OUTPUT_FORMATS[body.response_format].media_type, release_unstarted)
 

@@ -7,8 +7,6 @@ the server then only binds loopback addresses (see `localshang serve`).
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -16,10 +14,11 @@ from fastapi import Depends, Request
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from models.settings import TenantQuotas
-from pipelines.accounts.service import AccountService
-from pipelines.accounts.types import Account
+from pipelines.platform.accounts.service import AccountService
+from pipelines.platform.accounts.settings import TenantQuotas
+from pipelines.platform.accounts.types import Account
 from server.errors import APIError
+from server.state import app_services
 
 DEFAULT_TENANT = "default"
 
@@ -30,37 +29,6 @@ class Tenant:
     is_admin: bool
     quotas: TenantQuotas
     actor: str  # who acted, as the audit log names it: "key:<id>", "config:<tenant>", "local"
-
-
-class RateLimiter:
-    """A token bucket per tenant: `per_minute` requests a minute on average, bursts up to that
-    many. In memory: each server process of a fleet counts its own requests."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, at)
-
-    def admit(self, tenant: str, per_minute: int | None) -> None:
-        if per_minute is None:
-            return
-        now = time.monotonic()
-        tokens, at = self._buckets.get(tenant, (float(per_minute), now))
-        tokens = min(float(per_minute), tokens + (now - at) * per_minute / 60.0)
-        if tokens < 1.0:
-            self._buckets[tenant] = (tokens, now)
-            wait_s = (1.0 - tokens) * 60.0 / per_minute
-            raise APIError(
-                429,
-                f"Rate limit reached: {per_minute} requests per minute for your key's tenant. "
-                f"Retry in {math.ceil(wait_s)} s.",
-                code="rate_limit_exceeded",
-                retry_after=max(1, math.ceil(wait_s)),
-            )
-        self._buckets[tenant] = (tokens - 1.0, now)
-
-
-def get_accounts(request: Request) -> AccountService:
-    accounts: AccountService = request.app.state.accounts
-    return accounts
 
 
 async def resolve_account(accounts: AccountService, authorization: str | None) -> Account:
@@ -84,14 +52,15 @@ async def resolve_account(accounts: AccountService, authorization: str | None) -
 
 async def get_caller(request: Request) -> Tenant:
     """The calling tenant; counts the request against its requests-per-minute quota."""
-    accounts = get_accounts(request)
+    services = app_services(request)
+    accounts = services.accounts
     # the upload cap middleware may have resolved it already (multipart requests)
     account = getattr(request.state, "account", None)
     if not isinstance(account, Account):
         account = await resolve_account(accounts, request.headers.get("authorization"))
     request.state.tenant = account.tenant  # for the access log
     quotas = await accounts.quotas(account.tenant)
-    request.app.state.rate_limiter.admit(account.tenant, quotas.requests_per_minute)
+    services.rate_limiter.admit(account.tenant, quotas.requests_per_minute)
     return Tenant(account.tenant, account.is_admin, quotas, account.actor)
 
 
@@ -112,9 +81,7 @@ async def tenant_upload_cap(scope: Scope) -> int | None:
 
     None when there is no cap, or the key is not valid (the route then answers 401).
     """
-    accounts: AccountService | None = getattr(scope["app"].state, "accounts", None)
-    if accounts is None:
-        return None
+    accounts = scope["app"].state.services.accounts
     try:
         account = await resolve_account(accounts, Headers(scope=scope).get("authorization"))
     except APIError:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 from scripts.tiny_chat import build_tiny_chat_model
 
 

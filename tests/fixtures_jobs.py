@@ -14,6 +14,10 @@ import asyncio
 import importlib
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -27,17 +31,14 @@ from pydantic import BaseModel, Field
 
 from models.chat.base import ChatBackend, SamplingOptions, TextDelta
 from models.registry import BACKENDS, ModelRegistry
-from models.settings import JobSettings, ModelSpec, RegistrySettings, ServerSettings, Settings
-from pipelines.jobs.context import JobContext
-from pipelines.jobs.types import BUILTIN_JOB_TYPES, JobType, JobTypes, Stage
+from models.spec import ModelSpec, RegistrySettings
+from pipelines.platform.jobs.context import JobContext
+from pipelines.platform.jobs.job_type import JobType, Stage
+from pipelines.platform.jobs.settings import JobSettings
+from pipelines.settings import ServerSettings, Settings
 from server.app import create_app
 
 KEYS = {"shop-a": "sk-shop-a", "shop-b": "sk-shop-b"}
-TEST_JOB_TYPES = {
-    **BUILTIN_JOB_TYPES,
-    "slow": "tests.fixtures_jobs:SLOW_JOB",
-    "fragile": "tests.fixtures_jobs:FRAGILE_JOB",
-}
 
 
 def auth(tenant: str) -> dict[str, str]:
@@ -201,9 +202,7 @@ def job_test_settings(
 def build_app(settings: Settings) -> FastAPI:
     backends = {**BACKENDS, "scripted": "tests.fixtures_jobs:ScriptedChat"}
     registry = ModelRegistry(settings.models, settings.model_dir, settings.registry, backends)
-    app = create_app(settings, registry)
-    app.state.job_types = JobTypes.from_table(TEST_JOB_TYPES)
-    return app
+    return create_app(settings, registry, extra_job_types=[SLOW_JOB, FRAGILE_JOB])
 
 
 @asynccontextmanager
@@ -254,3 +253,86 @@ async def wait_for_job(
             if done(job):
                 return job
             await asyncio.sleep(0.05)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """`python -m uvicorn --factory tests.fixtures_jobs:app_from_env` on a loopback port."""
+
+    def __init__(self, tmp: Path, specs: list[ModelSpec] | None = None) -> None:
+        self.tmp = tmp
+        self.settings_file = tmp / "settings.json"
+        settings = job_test_settings(tmp, specs or []).model_dump(mode="json")
+        settings["server"]["api_keys"] = [  # model_dump masks secrets
+            {"key": key, "tenant": tenant} for tenant, key in KEYS.items()
+        ]
+        self.settings_file.write_text(json.dumps(settings))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+        log = (self.tmp / f"server-{self.starts}.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "tests.fixtures_jobs:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            env={**os.environ, "LOCALSHANG_TEST_SETTINGS": str(self.settings_file)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            async with asyncio.timeout(60):
+                while True:
+                    assert self.process.poll() is None, self.log()
+                    try:
+                        if (await client.get("/health")).status_code == 200:
+                            return
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as when the machine loses power or OOM strikes."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.tmp.glob("server-*.log"))
+        )
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.tmp / "data" / "jobs" / job_id

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from models.settings import ModelSpec, RegistrySettings, ServerSettings, Settings
+from models.spec import ModelSpec, RegistrySettings
+from pipelines.settings import ServerSettings, Settings
 from server.app import create_app
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -47,3 +48,22 @@ def app_client(tmp_path: Path) -> AppClient:
         return running(create_app(make_settings(tmp_path, specs, **server)))
 
     return build
+
+
+UNCHECKED: Any = object()
+
+
+def assert_error(
+    response: httpx.Response, status: int, code: str | None = None, *, param: Any = UNCHECKED
+) -> dict[str, Any]:
+    """The OpenAI-shaped error of `response`: its status, the four fields and a message; its
+    `code` and `param` too where given (param=None: the error names no parameter)."""
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    assert error["message"], error
+    if code is not None:
+        assert error["code"] == code, error
+    if param is not UNCHECKED:
+        assert error["param"] == param, error
+    return error

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 from tests.fixtures_real import models_cache_dir
 
 # espeak-ng says it clearly enough for Whisper base to get every word (checked: WER 0).

@@ -17,15 +17,10 @@ import httpx
 import pytest
 import yaml
 
-from models.settings import (
-    JobSettings,
-    ModelSpec,
-    RegistrySettings,
-    ServerSettings,
-    Settings,
-    TenantQuotas,
-    TenantSettings,
-)
+from models.spec import ModelSpec, RegistrySettings
+from pipelines.platform.accounts.settings import TenantQuotas, TenantSettings
+from pipelines.platform.jobs.settings import JobSettings
+from pipelines.settings import ServerSettings, Settings
 from server.cli import main
 from tests.fixtures_jobs import build_app, serve_in_process
 
@@ -49,7 +44,7 @@ class Deployment:
 
     @property
     def database(self) -> Path:
-        return self.settings.jobs_database()
+        return Path(self.settings.jobs_database())
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.data_dir / "jobs" / job_id

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 from tests.fixtures_real import real_model
 
 
@@ -55,3 +58,17 @@ def kokoro_spec() -> ModelSpec:
         memory_gb=0.6,
         options={"threads": 1, "languages": {"zh": "jm_kumo", "en": "jm_kumo"}},
     )
+
+
+def decode(data: bytes, fmt: str) -> tuple[str, str, int, np.ndarray]:
+    """Decode a response body: (container, decoder, sample rate, mono float samples)."""
+    options = {"sample_rate": "24000", "ch_layout": "mono"} if fmt == "pcm" else {}
+    raw = "s16le" if fmt == "pcm" else None
+    with av.open(io.BytesIO(data), "r", format=raw, options=options) as c:
+        stream = c.streams.audio[0]
+        frames = [f.to_ndarray().astype(np.float32).reshape(-1) for f in c.decode(stream)]
+        ctx = stream.codec_context
+        samples = np.concatenate(frames)
+        if samples.dtype != np.float32 or np.abs(samples).max() > 1.5:
+            samples = samples / 32768.0
+        return c.format.name.split(",")[0], ctx.name, ctx.sample_rate, samples

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 
 NARRATION = "This steel bottle keeps water cold all day. It is light and easy to carry."
 

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import pytest_asyncio
 
-from models.settings import DEFAULT_CONFIG, load_settings
+from pipelines.settings import DEFAULT_CONFIG, load_settings
 from server.app import create_app
 from tests.fixtures_real import models_cache_dir
 from tests.fixtures_server import running

@@ -1,20 +1,17 @@
-"""Speech-to-text with faster-whisper (CTranslate2): plain transcript types and a lazy segment stream."""
+"""Speech-to-text with faster-whisper (CTranslate2), behind the TranscriptionBackend interface."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from models.asr.audio import SAMPLE_RATE
-from models.asr.languages import language_code, language_name
-from models.settings import ModelSpec
-
-Task = Literal["transcribe", "translate"]
+from models.asr.base import Segment, Task, TranscriptionBackend, TranscriptStream, Word
+from models.spec import ModelSpec
 
 # OpenAI: "If set to 0, the model will use log probability to automatically increase the
 # temperature until certain thresholds are hit" - Whisper's own fallback ladder.
@@ -58,62 +55,8 @@ _OWN_OPTIONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    word: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Segment:
-    id: int
-    start: float
-    end: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-    temperature: float
-    words: tuple[Word, ...] = ()
-    seek: int = 0
-    tokens: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Transcript:
-    language: str
-    duration: float
-    segments: tuple[Segment, ...]
-
-    @property
-    def text(self) -> str:
-        return "".join(s.text for s in self.segments).strip()
-
-
-@dataclass
-class TranscriptStream:
-    """A transcription under way: what is known up front, then segments as they are decoded.
-
-    Each step of `segments` runs the model: iterate it off the event loop.
-    """
-
-    language: str
-    language_probability: float
-    duration: float
-    segments: Iterator[Segment]
-
-    def collect(self) -> Transcript:
-        return Transcript(self.language, self.duration, tuple(self.segments))
-
-
-class UnsupportedLanguage(ValueError):
-    """A language Whisper knows but this model does not (an English-only model asked for 'de')."""
-
-
-class WhisperASR:
-    """A faster-whisper model behind our own types.
+class WhisperASR(TranscriptionBackend):
+    """A faster-whisper model behind the TranscriptionBackend interface.
 
     Options (the model's `options` in the config), all optional:
       device: "auto" (CUDA when CTranslate2 sees a GPU, else CPU), "cpu" or "cuda"; device_index.
@@ -137,10 +80,9 @@ class WhisperASR:
         self._batch_size = batch_size
         self._batch_min_seconds = float(options.get("batch_min_seconds", 60.0))
         tokenizer = model.hf_tokenizer
-        self.multilingual: bool = bool(model.model.is_multilingual)
-        self.languages: tuple[str, ...] = (
+        self.languages = (
             tuple(c for c in model.supported_languages if tokenizer.token_to_id(f"<|{c}|>"))
-            if self.multilingual
+            if model.model.is_multilingual
             else ("en",)
         )
 
@@ -176,17 +118,6 @@ class WhisperASR:
         self._model.model.unload_model()
 
     # --- verbs ----------------------------------------------------------------------------
-    def check_language(self, language: str) -> str:
-        """This model's code for `language`; UnknownLanguage / UnsupportedLanguage if it has none."""
-        code = language_code(language)
-        if code not in self.languages:
-            raise UnsupportedLanguage(
-                f"This model does not support '{language}' ({language_name(code)}); it supports "
-                + ", ".join(self.languages)
-                + "."
-            )
-        return code
-
     def stream(
         self,
         audio: np.ndarray,
@@ -198,13 +129,8 @@ class WhisperASR:
         word_timestamps: bool = False,
         beam_size: int | None = None,
     ) -> TranscriptStream:
-        """Start transcribing (or translating to English) 16 kHz mono `audio`.
-
-        Detects the language when none is given (this and feature extraction happen here);
-        decoding happens as `segments` is iterated. A temperature of 0 means Whisper's
-        fallback ladder, as in OpenAI's API. `beam_size` overrides the model's option for this
-        call (1: greedy, several times faster, for checks rather than subtitles).
-        """
+        """See TranscriptionBackend.stream. Feature extraction and language detection happen
+        here, before it returns; decoding, as `segments` is iterated."""
         code = self.check_language(language) if language else None
         duration = len(audio) / SAMPLE_RATE
         if len(audio) < MIN_SAMPLES:
@@ -244,10 +170,6 @@ class WhisperASR:
             duration=duration,
             segments=_plain_segments(segments, duration),
         )
-
-    def transcribe(self, audio: np.ndarray, **options: Any) -> Transcript:
-        """`stream(...)` run to the end; same keywords."""
-        return self.stream(audio, **options).collect()
 
 
 def _plain_segments(segments: Iterable[Any], duration: float) -> Iterator[Segment]:

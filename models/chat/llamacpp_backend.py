@@ -35,7 +35,7 @@ from models.chat.base import (
 )
 from models.chat.hf_batching import MIN_TEMPERATURE, BatchStats
 from models.chat.slots import SlotScheduler
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 _engine_log = logging.getLogger("llama.cpp")

@@ -29,7 +29,7 @@ from models.chat.hf_batching import (
     Scheduler,
     per_request_attention,
 )
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from models.chat.base import (
     TextDelta,
 )
 from models.offline import enforce_offline
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from models.embeddings.base import EmbeddingBackend, InputType
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 
 WEIGHTS_FILE = "e5-small-q4.bin"  # what the multilingual-e5-small bundle puts in the folder
 CONTEXT_LENGTH = 512  # e5-small's position table: longer inputs would be embedded in windows

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 from models.tts.base import (
     SpeechAudio,
     SpeechBackend,

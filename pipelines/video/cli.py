@@ -68,10 +68,10 @@ async def _dub(
     """The job's result (with the output folder and files), and its error when its QA verdict
     failed --require-pass (the files are written all the same)."""
     from models.registry import ModelRegistry
-    from pipelines.jobs.service import JobService
-    from pipelines.jobs.types import JobTypes
-    from pipelines.video.job import DUBBING_JOB, JOB_TYPE
-    from pipelines.video.uploads import accept_upload
+    from pipelines.platform.jobs.job_type import JobTypes
+    from pipelines.platform.jobs.service import JobService
+    from pipelines.video.dubbing_job import DUBBING_JOB, JOB_TYPE
+    from pipelines.video.uploads import accept_clip
 
     out = args.out or args.video.with_name(args.video.stem + "-dubbed")
     registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
@@ -88,7 +88,7 @@ async def _dub(
             staged = Path(scratch) / args.video.name
             shutil.copy(args.video, staged)
             upload_id, _ = await asyncio.to_thread(
-                accept_upload, local.data_dir, "default", staged, settings.video
+                accept_clip, local.data_dir, "default", staged, settings.video
             )
             job = await service.submit(
                 "default",

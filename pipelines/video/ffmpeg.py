@@ -13,8 +13,8 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
-from models.settings import VideoSettings
 from pipelines.errors import InvalidInput, PipelineError
+from pipelines.video.settings import VideoSettings
 
 log = logging.getLogger(__name__)
 

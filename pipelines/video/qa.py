@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from models.settings import VideoQASettings
+from pipelines.video.settings import VideoQASettings
 
 Verdict = Literal["pass", "review", "fail"]
 VERDICTS: tuple[Verdict, ...] = ("pass", "review", "fail")  # from best to worst

@@ -9,14 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import OutputRejected
-from pipelines.jobs.context import JobContext
 from pipelines.languages import load_languages
+from pipelines.platform.jobs.context import JobContext
 from pipelines.video.audio import ASR_RATE, measure_loudness, read_wav
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
 from pipelines.video.qa import CER_SCRIPTS, error_rates, judge, line_report, worst
 from pipelines.video.script import clean_for_tts
-from pipelines.video.stage_kit import job_ffmpeg, job_input, job_media, timed, timings
-from pipelines.video.stages import transcribe_pcm
+from pipelines.video.stage_kit import (
+    job_ffmpeg,
+    job_input,
+    job_media,
+    timed,
+    timings,
+    transcribe_pcm,
+)
 
 log = logging.getLogger(__name__)
 

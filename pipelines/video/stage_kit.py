@@ -6,22 +6,21 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
+
+import numpy as np
 
 from pipelines.coverage import result_warnings
-from pipelines.jobs.context import JobContext
 from pipelines.languages import Language, load_languages
+from pipelines.platform.jobs.context import JobContext
+from pipelines.video.dubbing_input import DubbingInput
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
 
-if TYPE_CHECKING:
-    from pipelines.video.job import DubbingInput
-
 T = TypeVar("T")
+NO_SPEECH_PROB = 0.6  # Whisper segments more likely silence than this are not speech
 
 
 def job_input(ctx: JobContext) -> DubbingInput:
-    from pipelines.video.job import DubbingInput
-
     assert isinstance(ctx.input, DubbingInput)
     return ctx.input
 
@@ -108,3 +107,47 @@ def timings(ctx: JobContext) -> dict[str, Any]:
             reach = end
     return {"stages_s": timings.get("stages", {}), "inference_s": per_kind,
             "inference_wall_s": round(covered, 3)}  # fmt: skip
+
+
+# Whisper writes Mandarin in traditional characters about as often as in simplified ones; a
+# prompt in the wanted script settles it (otherwise a QA CER counts every character twice).
+WHISPER_PROMPTS = {"zh": "以下是普通话的句子。", "zh-Hant": "以下是普通話的句子。"}
+
+
+async def transcribe_pcm(
+    ctx: JobContext,
+    pcm: np.ndarray,
+    language: Language | None,
+    *,
+    words: bool,
+    beam_size: int | None = None,
+) -> dict[str, Any]:
+    """Whisper on 16 kHz mono `pcm`: language, text and the speech segments (with words)."""
+    params = job_input(ctx)
+    code = (language.whisper_code or language.code) if language and language.whisper else None
+    prompt = WHISPER_PROMPTS.get(language.code) if language else None
+    assert params.asr_model is not None
+    async with (
+        ctx.services.registry.use(params.asr_model, kind="asr") as asr,
+        inference_span(ctx, "asr"),
+    ):
+        result = await asyncio.to_thread(
+            asr.transcribe,
+            pcm,
+            language=code,
+            prompt=prompt,
+            word_timestamps=words,
+            beam_size=beam_size,
+        )
+    segments = [
+        {
+            "start": s.start,
+            "end": s.end,
+            "text": s.text.strip(),
+            "words": [[w.start, w.end, w.word] for w in s.words],
+        }
+        for s in result.segments
+        if s.text.strip() and s.no_speech_prob < NO_SPEECH_PROB
+    ]
+    text = " ".join(s["text"] for s in segments)
+    return {"language": result.language, "text": text, "segments": segments}

@@ -6,15 +6,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from pipelines.errors import InvalidInput
-from pipelines.jobs.context import JobContext
 from pipelines.languages import Language, load_languages
+from pipelines.platform.jobs.context import JobContext
+from pipelines.platform.uploads import take_upload
 from pipelines.quality import degeneration_problems
-from pipelines.translate import TranslationInput, Translator
+from pipelines.subtitles import cues_for_line, to_srt, to_vtt
+from pipelines.text.translate import Translator
+from pipelines.text.translation_schema import TranslationInput
 from pipelines.video.audio import (
     MixOptions,
     extract_audio,
@@ -25,7 +28,8 @@ from pipelines.video.audio import (
     trim_silence,
     write_wav,
 )
-from pipelines.video.ffmpeg import MediaInfo
+from pipelines.video.dubbing_input import DubbingInput
+from pipelines.video.ffmpeg import MediaInfo, probe
 from pipelines.video.fit import FitPolicy, FittedLine, Slot, assemble, fit_line
 from pipelines.video.mux import DubTrack, mux
 from pipelines.video.script import (
@@ -45,16 +49,11 @@ from pipelines.video.stage_kit import (
     job_languages,
     job_media,
     timed,
+    transcribe_pcm,
 )
-from pipelines.video.subtitles import cues_for_line, to_srt, to_vtt
-from pipelines.video.uploads import take_upload
-
-if TYPE_CHECKING:
-    from pipelines.video.job import DubbingInput
 
 log = logging.getLogger(__name__)
 
-NO_SPEECH_PROB = 0.6  # Whisper segments more likely silence than this are not speech
 END_MARGIN_S = 0.05  # the voice stops at least this long before the clip does
 LINE_GAP_S = 0.1  # and this long before the next line starts
 MIN_SLOT_S = 0.8  # shorter speech segments are joined to their neighbour (translate mode)
@@ -63,8 +62,6 @@ MERGE_GAP_S = 0.5
 
 # --- 1. probe -----------------------------------------------------------------------------------
 async def _probe_stage(ctx: JobContext) -> None:
-    from pipelines.video.ffmpeg import probe
-
     params = job_input(ctx)
     settings = ctx.services.settings
     upload = await asyncio.to_thread(
@@ -92,50 +89,6 @@ async def _transcribe_stage(ctx: JobContext) -> None:
             param="mode",
             code="no_speech",
         )
-
-
-# Whisper writes Mandarin in traditional characters about as often as in simplified ones; a
-# prompt in the wanted script settles it (otherwise a QA CER counts every character twice).
-WHISPER_PROMPTS = {"zh": "以下是普通话的句子。", "zh-Hant": "以下是普通話的句子。"}
-
-
-async def transcribe_pcm(
-    ctx: JobContext,
-    pcm: np.ndarray,
-    language: Language | None,
-    *,
-    words: bool,
-    beam_size: int | None = None,
-) -> dict[str, Any]:
-    """Whisper on 16 kHz mono `pcm`: language, text and the speech segments (with words)."""
-    params = job_input(ctx)
-    code = (language.whisper_code or language.code) if language and language.whisper else None
-    prompt = WHISPER_PROMPTS.get(language.code) if language else None
-    assert params.asr_model is not None
-    async with (
-        ctx.services.registry.use(params.asr_model, kind="asr") as asr,
-        inference_span(ctx, "asr"),
-    ):
-        result = await asyncio.to_thread(
-            asr.transcribe,
-            pcm,
-            language=code,
-            prompt=prompt,
-            word_timestamps=words,
-            beam_size=beam_size,
-        )
-    segments = [
-        {
-            "start": s.start,
-            "end": s.end,
-            "text": s.text.strip(),
-            "words": [[w.start, w.end, w.word] for w in s.words],
-        }
-        for s in result.segments
-        if s.text.strip() and s.no_speech_prob < NO_SPEECH_PROB
-    ]
-    text = " ".join(s["text"] for s in segments)
-    return {"language": result.language, "text": text, "segments": segments}
 
 
 # --- 3. script ----------------------------------------------------------------------------------

@@ -1,50 +1,19 @@
-"""/v1/usage and /v1/purge: what the caller's tenant used, and deleting all its data at once.
-
-The router's lifespan runs the retention sweeper (it needs the job service, so this router is
-included after the jobs router).
-"""
+"""/v1/usage and /v1/purge: what the caller's tenant used, and deleting all its data at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter
 
-from pipelines.accounts.retention import Retention, sweeping
-from pipelines.accounts.service import AccountService
-from pipelines.jobs.service import JobService
+from pipelines.platform.accounts.service import AccountService
+from pipelines.platform.jobs.service import JobService
+from server.deps import AccountsDep, JobsDep, RetentionDep
 from server.errors import APIError
-from server.routers.jobs import JobsDep
 from server.schemas.accounts import PurgeResult, Usage
-from server.tenancy import CallerDep, get_accounts
+from server.tenancy import CallerDep
 
-
-@asynccontextmanager
-async def retention_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = app.state.settings
-    retention = Retention(
-        app.state.jobs, app.state.accounts, settings.data_dir, settings.tenants.sweep_interval_s
-    )
-    app.state.retention = retention
-    async with sweeping(retention):
-        yield
-
-
-router = APIRouter(prefix="/v1", tags=["account"], lifespan=retention_lifespan)
-AccountsDep = Annotated[AccountService, Depends(get_accounts)]
-
-
-def get_retention(request: Request) -> Retention:
-    retention: Retention | None = getattr(request.app.state, "retention", None)
-    if retention is None:
-        raise APIError(503, "The job system is not running.", code="jobs_unavailable")
-    return retention
-
-
-RetentionDep = Annotated[Retention, Depends(get_retention)]
+router = APIRouter(prefix="/v1", tags=["account"])
 
 
 async def usage_report(

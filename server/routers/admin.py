@@ -11,9 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from server.deps import AccountsDep, JobsDep, RetentionDep
 from server.errors import APIError
-from server.routers.account import AccountsDep, RetentionDep, usage_report
-from server.routers.jobs import JobsDep, pipeline_errors
+from server.routers.account import usage_report
 from server.schemas.accounts import (
     AuditEntry,
     AuditList,
@@ -80,8 +80,7 @@ async def set_quotas(
     tenant: str, body: QuotasUpdate, caller: AdminDep, accounts: AccountsDep
 ) -> TenantQuotasObject:
     """Set some of one tenant's quotas (null: unlimited); the fields left out stay as they are."""
-    with pipeline_errors():
-        quotas = await accounts.set_quotas(tenant, body.changes(), actor=caller.actor)
+    quotas = await accounts.set_quotas(tenant, body.changes(), actor=caller.actor)
     return TenantQuotasObject(
         tenant=tenant, quotas=quotas, overrides=await accounts.quota_overrides(tenant)
     )
@@ -90,8 +89,7 @@ async def set_quotas(
 @router.delete("/tenants/{tenant}/quotas")
 async def reset_quotas(tenant: str, caller: AdminDep, accounts: AccountsDep) -> TenantQuotasObject:
     """Give the tenant the default quotas again."""
-    with pipeline_errors():
-        quotas = await accounts.set_quotas(tenant, {}, actor=caller.actor, reset=True)
+    quotas = await accounts.set_quotas(tenant, {}, actor=caller.actor, reset=True)
     return TenantQuotasObject(tenant=tenant, quotas=quotas, overrides={})
 
 
@@ -115,10 +113,9 @@ async def list_keys(_: AdminDep, accounts: AccountsDep, tenant: str | None = Non
 @router.post("/keys")
 async def create_key(body: KeyCreateRequest, caller: AdminDep, accounts: AccountsDep) -> KeyObject:
     """A new key; `key` is in this answer only: only a salted hash of it is kept."""
-    with pipeline_errors():
-        record, key = await accounts.create_key(
-            body.tenant, actor=caller.actor, admin=body.admin, label=body.label
-        )
+    record, key = await accounts.create_key(
+        body.tenant, actor=caller.actor, admin=body.admin, label=body.label
+    )
     return KeyObject.from_record(record, key)
 
 

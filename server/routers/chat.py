@@ -7,26 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from server.deps import RegistryDep, TenantDep
-from server.metering import MeterDep
+from server import sse
+from server.deps import TenantDep
 from server.schemas.text import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest
 from server.serving_text import TextService
 
 router = APIRouter(prefix="/v1", tags=["text"])
 
 
-def get_text_service(request: Request, registry: RegistryDep, meter: MeterDep) -> TextService:
-    return TextService(registry, request.app.state.gate, meter)
-
-
-ServiceDep = Annotated[TextService, Depends(get_text_service)]
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+ServiceDep = Annotated[TextService, Depends(TextService.per_request)]
 
 
 def _respond(result: Any) -> Any:
     if isinstance(result, ChatCompletion | Completion):
         return result
-    return StreamingResponse(result, media_type="text/event-stream", headers=SSE_HEADERS)
+    return sse.event_stream(result)
 
 
 @router.post("/chat/completions", response_model=None)

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from server.deps import RegistryDep, TenantDep
-from server.metering import MeterDep
+from server.deps import TenantDep
 from server.schemas.embeddings import CreateEmbeddingRequest, CreateEmbeddingResponse
 from server.serving_embeddings import EmbeddingService
 
 router = APIRouter(prefix="/v1", tags=["embeddings"])
 
 
-def get_embedding_service(
-    request: Request, registry: RegistryDep, meter: MeterDep
-) -> EmbeddingService:
-    return EmbeddingService(registry, request.app.state.gate, meter)
-
-
-ServiceDep = Annotated[EmbeddingService, Depends(get_embedding_service)]
+ServiceDep = Annotated[EmbeddingService, Depends(EmbeddingService.per_request)]
 
 
 @router.post("/embeddings")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from models.registry import ModelRegistry
-from models.settings import ModelSpec
+from models.spec import ModelSpec
 from server.deps import RegistryDep, TenantDep
 from server.schemas.text import ModelCard, ModelList
 

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from models.tts.encode import OUTPUT_FORMATS
-from server.deps import RegistryDep, TenantDep
-from server.metering import MeterDep
+from server.deps import TenantDep
 from server.schemas.tts import SpeechRequest, VoiceList
 from server.serving_tts import SpeechResponse, SpeechService
 
 router = APIRouter(prefix="/v1", tags=["audio"])
 
 
-def get_speech_service(request: Request, registry: RegistryDep, meter: MeterDep) -> SpeechService:
-    return SpeechService(registry, request.app.state.gate, meter)
-
-
-ServiceDep = Annotated[SpeechService, Depends(get_speech_service)]
+ServiceDep = Annotated[SpeechService, Depends(SpeechService.per_request)]
 
 
 @router.post(

@@ -7,21 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Request
 from fastapi.responses import Response
 
-from server.deps import RegistryDep, TenantDep
-from server.metering import MeterDep
+from server.deps import TenantDep
 from server.schemas.stt import TranscriptionRequest, TranslationRequest
 from server.serving_stt import SpeechToTextService
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
 
-def get_stt_service(
-    request: Request, registry: RegistryDep, meter: MeterDep
-) -> SpeechToTextService:
-    return SpeechToTextService(registry, request.app.state.gate, meter)
-
-
-ServiceDep = Annotated[SpeechToTextService, Depends(get_stt_service)]
+ServiceDep = Annotated[SpeechToTextService, Depends(SpeechToTextService.per_request)]
 
 
 # File(), not Form(): the same form fields, but the OpenAPI document then says

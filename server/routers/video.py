@@ -6,27 +6,23 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from pipelines.jobs.service import validation_message
-from pipelines.video.job import JOB_TYPE, DubbingInput, check_models
-from pipelines.video.uploads import (
+from pipelines.platform.jobs.service import validation_message
+from pipelines.platform.uploads import (
     INCOMING_PREFIX,
-    accept_upload,
-    clear_unfinished_uploads,
     remove_upload,
     sweep_uploads,
     uploads_dir,
 )
-from server.deps import SettingsDep, TenantDep
+from pipelines.video.dubbing_job import JOB_TYPE, DubbingInput, check_models
+from pipelines.video.uploads import accept_clip
+from server.deps import JobsDep, SettingsDep, TenantDep
 from server.errors import APIError
-from server.routers.jobs import JobsDep, pipeline_errors
 from server.schemas.jobs import Job
 from server.schemas.video import dubbing_fields, dubbing_request_body
 
@@ -34,16 +30,7 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_UPLOAD = "0" * 32
 
 
-@asynccontextmanager
-async def uploads_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Before the first request: drop the half-done uploads of a server that was killed."""
-    removed = await asyncio.to_thread(clear_unfinished_uploads, app.state.settings.data_dir)
-    if removed:
-        log.warning("removed %d unfinished uploads left by a stopped server", len(removed))
-    yield
-
-
-router = APIRouter(prefix="/v1/video", tags=["video"], lifespan=uploads_lifespan)
+router = APIRouter(prefix="/v1/video", tags=["video"])
 
 
 @router.post("/dubbings", openapi_extra={"requestBody": dubbing_request_body()})
@@ -63,22 +50,19 @@ async def create_dubbing(
     except ValidationError as exc:
         message, param = validation_message(exc, "")
         raise APIError(400, message, param=param, code="invalid_request") from exc
-    with pipeline_errors():
-        await check_models(options, jobs.services)
+    await check_models(options, jobs.services)
     video_settings = settings.video
     incoming = uploads_dir(settings.data_dir) / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
     try:
         await asyncio.to_thread(_save, upload, incoming)
-        with pipeline_errors():
-            await asyncio.to_thread(sweep_uploads, settings.data_dir, video_settings.upload_ttl_s)
-            upload_id, _ = await asyncio.to_thread(
-                accept_upload, settings.data_dir, tenant, incoming, video_settings
-            )
+        await asyncio.to_thread(sweep_uploads, settings.data_dir, video_settings.upload_ttl_s)
+        upload_id, _ = await asyncio.to_thread(
+            accept_clip, settings.data_dir, tenant, incoming, video_settings
+        )
     finally:
         incoming.unlink(missing_ok=True)
     try:
-        with pipeline_errors():
-            job = await jobs.submit(tenant, JOB_TYPE, {**fields, "upload_id": upload_id})
+        job = await jobs.submit(tenant, JOB_TYPE, {**fields, "upload_id": upload_id})
     except BaseException:
         await asyncio.to_thread(remove_upload, settings.data_dir, upload_id)
         raise

@@ -8,8 +8,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.settings import TenantQuotas
-from pipelines.accounts.types import AuditEvent, KeyRecord, UsageRow
+from pipelines.platform.accounts.settings import TenantQuotas
+from pipelines.platform.accounts.types import AuditEvent, KeyRecord, UsageRow
 
 
 class UsageTotals(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.jobs.types import ArtifactRecord, JobRecord, JobState
+from pipelines.platform.jobs.types import ArtifactRecord, JobRecord, JobState
 
 
 class JobCreateRequest(BaseModel):

@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.copywriting import CopywritingInput, CopywritingResult
 from pipelines.coverage import LanguageCoverage, RatingThresholds
-from pipelines.glossary import MAX_ENTRIES, GlossaryEntry
-from pipelines.jobs.store import GlossaryRecord
-from pipelines.presets import ChannelPreset
-from pipelines.translate import TranslationInput, TranslationResult
+from pipelines.platform.jobs.store import GlossaryRecord
+from pipelines.text.copywriting_schema import CopywritingInput, CopywritingResult
+from pipelines.text.glossary import MAX_ENTRIES, GlossaryEntry
+from pipelines.text.presets import ChannelPreset
+from pipelines.text.translation_schema import TranslationInput, TranslationResult
 
 
 class TranslationRequest(TranslationInput):

@@ -1,7 +1,7 @@
 """Form fields of `POST /v1/video/dubbings` (multipart: the clip plus the job's options).
 
 The answer is the job object of /v1/jobs; the fields become the `video_dubbing` job's input
-(pipelines.video.job.DubbingInput), which documents each of them.
+(pipelines.video.dubbing_job.DubbingInput), which documents each of them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 
-from pipelines.video.job import DubbingInput
+from pipelines.video.dubbing_input import DubbingInput
 from server.errors import APIError
 
 # fields that may be repeated, or given once as a comma-separated list

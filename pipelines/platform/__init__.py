@@ -1,0 +1,1 @@
+"""Platform code under the workflows: the job runtime, accounts and tenancy, and storage."""

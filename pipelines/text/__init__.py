@@ -1,0 +1,1 @@
+"""Text workflows: translation (with glossaries and number guardrails) and product copywriting."""

@@ -1,0 +1,167 @@
+"""Product copy per target language (title, selling points, description, short video script)
+as JSON that always validates against the published schema, or a clear failure.
+
+With an engine that offers guided decoding the schema constrains generation; otherwise the
+answer is parsed, repaired (common small-model slips) and validated, and the model is asked
+again, naming the errors, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from pydantic import ValidationError
+
+from models.chat.base import ChatBackend
+from pipelines.errors import OutputRejected
+from pipelines.languages import Language, load_languages
+from pipelines.llm import chat_answer
+from pipelines.tasks import run_all
+from pipelines.text.copywriting_checks import (
+    copy_problems,
+    extract_json,
+    repair,
+    without_repeats,
+)
+from pipelines.text.copywriting_schema import (
+    GENERATION_SCHEMA,
+    CopywritingInput,
+    CopywritingResult,
+    LanguageCopy,
+    ProductCopy,
+    ProductFacts,
+)
+from pipelines.text.presets import ChannelPreset, load_presets
+
+JSON_PREFILL = '{"title": "'
+
+
+def answer_budget(preset: ChannelPreset) -> int:
+    """Tokens a complete answer for `preset` may need (scripts other than Latin need more)."""
+    words = preset.description_words + 25 * preset.selling_points + 3 * preset.script_seconds
+    return min(4 * words + 200, 4096)
+
+
+def _error_summary(exc: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(p) for p in error['loc']) or 'object'}: {error['msg']}"
+        for error in exc.errors()[:6]
+    ]
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+CopyCallback = Callable[[LanguageCopy], Awaitable[None]]
+
+
+class Copywriter:
+    def __init__(
+        self,
+        backend: ChatBackend,
+        model_name: str,
+        *,
+        max_parallel: int = 8,
+        reasoning: bool = False,
+    ) -> None:
+        self.backend = backend
+        self.model_name = model_name
+        # a reasoning model must think first; anything else gets its answer started as JSON
+        self.prefill = "" if reasoning or backend.supports_json_schema else JSON_PREFILL
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._languages = load_languages()
+
+    async def write(
+        self,
+        request: CopywritingInput,
+        *,
+        done: Sequence[LanguageCopy] = (),
+        on_copy: CopyCallback | None = None,
+    ) -> CopywritingResult:
+        """Copy for every target language, concurrently; `done` ones (checkpoint) are kept."""
+        book = load_presets()
+        preset = book.preset(request.preset)
+        tone = book.tone(request.tone or preset.tone)
+        copies = {copy.language: copy for copy in done}
+
+        async def one(code: str) -> None:
+            copy = await self._write_language(request, preset, tone, self._languages.get(code))
+            copies[code] = copy
+            if on_copy is not None:
+                await on_copy(copy)
+
+        await run_all(one(code) for code in request.targets() if code not in copies)
+        return CopywritingResult(
+            model=self.model_name,
+            preset=request.preset,
+            tone=tone,
+            copies=[copies[code] for code in request.targets()],
+        )
+
+    async def _write_language(
+        self, request: CopywritingInput, preset: ChannelPreset, tone: str, language: Language
+    ) -> LanguageCopy:
+        guided = self.backend.supports_json_schema
+        problems: list[str] = []
+        for attempt in range(request.max_attempts):
+            messages = self._messages(request.product, preset, tone, language, problems)
+            async with self._slots:
+                answer = await chat_answer(
+                    self.backend,
+                    messages,
+                    max_tokens=request.max_tokens or answer_budget(preset),
+                    temperature=request.temperature,
+                    seed=None if request.seed is None else request.seed + attempt,
+                    json_schema=GENERATION_SCHEMA if guided else None,
+                    prefill=self.prefill,
+                )
+            try:
+                copy = ProductCopy.model_validate(repair(extract_json(answer.text)))
+            except ValueError as exc:  # ValidationError is a ValueError too
+                problems = _error_summary(exc) if isinstance(exc, ValidationError) else [str(exc)]
+                if answer.finish_reason == "length":
+                    problems.append("the answer was cut off at the token limit: write less")
+                continue
+            copy = without_repeats(copy)
+            problems = copy_problems(copy, request.product, language)
+            if not problems:
+                return LanguageCopy(language=language.code, **copy.model_dump())
+        raise OutputRejected(
+            f"The copy in {language.name} failed validation (copywriting schema and checks) "
+            f"on all {request.max_attempts} attempts; last problems: {'; '.join(problems)}",
+            param="product",
+            code="copy_validation_failed",
+            details=[{"language": language.code, "problems": problems}],
+        )
+
+    @staticmethod
+    def _messages(
+        facts: ProductFacts,
+        preset: ChannelPreset,
+        tone: str,
+        language: Language,
+        problems: Sequence[str],
+    ) -> list[dict[str, str]]:
+        shape = (
+            '{"title": "...", "selling_points": ["...", "..."], "description": "...", '
+            '"video_script": [{"visual": "...", "voiceover": "..."}]}'
+        )
+        system = [
+            f"You are an e-commerce copywriter. Channel: {preset.label} ({preset.description}).",
+            f"Write everything in {language.name} ({language.native}). Tone: {tone}.",
+            preset.guidance,
+            f"The title has at most {preset.title_max_chars} characters; write "
+            f"{preset.selling_points} selling points, a description of about "
+            f"{preset.description_words} words, and a video script of about "
+            f"{preset.script_seconds} seconds as 3 to 6 lines.",
+            "Use only the facts given. Do not invent prices, numbers or certifications; keep "
+            "the brand, product name, SKU and price exactly as given.",
+            f"Reply with one JSON object only, no other text, shaped like: {shape}",
+        ]
+        if problems:
+            system.append(
+                "Your previous reply was rejected: " + "; ".join(problems) + ". Fix that."
+            )
+        user = "\n".join(facts.as_lines())
+        if facts.transcript:
+            user += f"\n\nTranscript of the product video:\n{facts.transcript}"
+        return [{"role": "system", "content": "\n".join(system)}, {"role": "user", "content": user}]

@@ -1,0 +1,250 @@
+"""Translation of merchant texts into many languages, with glossary and number guardrails.
+
+Every text is split into segments that fit the model's context; every (text, target, segment)
+is one generate call, all of them concurrent (the engine batches them). Each translated segment
+is checked (numbers, prices, SKUs, URLs, sizes, glossary terms, target script, degenerate
+repetition) and retried a bounded number of times with the problems named; a segment that
+never passes is reported, and its text's translation is withheld, never returned broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from models.chat.base import ChatBackend
+from pipelines.errors import InvalidInput
+from pipelines.languages import Language, detect_language, load_languages
+from pipelines.llm import chat_answer, render
+from pipelines.tasks import run_all
+from pipelines.text.glossary import GlossaryEntry, applicable_entries
+from pipelines.text.guardrails import protected_tokens
+from pipelines.text.segments import Segment, join_segments, split_text
+from pipelines.text.translation_checks import clean_output, translation_problems
+from pipelines.text.translation_schema import (
+    SegmentFailure,
+    TranslationInput,
+    TranslationItem,
+    TranslationResult,
+)
+
+NO_SPACE_SCRIPTS = {"Hans", "Hant", "Jpan", "Mymr", "Khmr"}
+MAX_SEGMENT_TOKENS = 384
+
+
+@dataclass(frozen=True)
+class _SegmentOutcome:
+    text: str | None
+    attempts: int
+    failure: SegmentFailure | None
+
+
+def _expansion(target: Language) -> int:
+    """How many times its source's tokens a translation may take: tokenizers trained mostly on
+    Latin text spend several tokens per character of Burmese, Amharic, Thai..."""
+    return 3 if target.script in ("Latn", "Cyrl", "Grek", "Hans", "Hant") else 6
+
+
+ItemCallback = Callable[[TranslationItem], Awaitable[None]]
+
+
+class Translator:
+    """Translate with one loaded chat backend."""
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        model_name: str,
+        *,
+        max_parallel: int = 8,
+        max_segment_tokens: int = MAX_SEGMENT_TOKENS,
+    ) -> None:
+        self.backend = backend
+        self.model_name = model_name
+        self.max_segment_tokens = max_segment_tokens
+        self._slots = asyncio.Semaphore(max_parallel)
+        self._languages = load_languages()
+
+    async def translate(
+        self,
+        request: TranslationInput,
+        glossary: Sequence[GlossaryEntry] = (),
+        *,
+        done: Sequence[TranslationItem] = (),
+        on_item: ItemCallback | None = None,
+    ) -> TranslationResult:
+        """Translate every text into every target; `done` items (from a checkpoint) are kept,
+        `on_item` is awaited as each further (text, target) pair completes."""
+        entries = [*glossary, *request.glossary_entries]
+        texts = request.texts()
+        finished = {(item.index, item.target_language): item for item in done}
+        sources = [request.source_language or detect_language(text) for text in texts]
+        jobs = [
+            (i, target)
+            for i in range(len(texts))
+            for target in request.targets()
+            if (i, target) not in finished
+        ]
+
+        async def one(i: int, target: str) -> None:
+            item = await self._translate_text(
+                request, i, texts[i], sources[i], self._languages.get(target), entries
+            )
+            finished[(i, target)] = item
+            if on_item is not None:
+                await on_item(item)
+
+        await run_all(one(i, target) for i, target in jobs)
+        items = [finished[(i, t)] for i in range(len(texts)) for t in request.targets()]
+        return TranslationResult(
+            model=self.model_name,
+            translations=items,
+            failed=sum(1 for item in items if item.status == "failed"),
+        )
+
+    async def _translate_text(
+        self,
+        request: TranslationInput,
+        index: int,
+        text: str,
+        source_code: str | None,
+        target: Language,
+        glossary: Sequence[GlossaryEntry],
+    ) -> TranslationItem:
+        if source_code == target.code and not [
+            e for e in glossary if target.code in e.translations
+        ]:
+            return TranslationItem(
+                index=index,
+                source_language=source_code,
+                target_language=target.code,
+                status="ok",
+                text=text.strip(),
+                segments=1,
+                attempts=0,
+            )
+        source = self._languages.find(source_code) if source_code else None
+        segments = split_text(text, self._segment_budget(source, target, glossary), self._count)
+        outcomes = await asyncio.gather(
+            *(
+                self._translate_segment(request, n, segment, source, target, glossary)
+                for n, segment in enumerate(segments)
+            )
+        )
+        failures = [o.failure for o in outcomes if o.failure is not None]
+        joined = None
+        if not failures:
+            joined = join_segments(
+                [o.text or "" for o in outcomes],
+                [s.separator for s in segments],
+                target.script in NO_SPACE_SCRIPTS,
+            )
+        return TranslationItem(
+            index=index,
+            source_language=source_code,
+            target_language=target.code,
+            status="failed" if failures else "ok",
+            text=joined,
+            segments=len(segments),
+            attempts=sum(o.attempts for o in outcomes),
+            failures=failures,
+        )
+
+    def _count(self, text: str) -> int:
+        return self.backend.count_tokens(text)
+
+    def _segment_budget(
+        self, source: Language | None, target: Language, glossary: Sequence[GlossaryEntry]
+    ) -> int:
+        """Source tokens per segment: the prompt, the segment and its (longer) translation must
+        all fit in the context together."""
+        overhead = self.backend.count_tokens(
+            render(self.backend, self._messages("", source, target, glossary, [], []))
+        )
+        budget = (self.backend.context_length - overhead - 64) // (1 + _expansion(target))
+        if budget < 8:
+            raise InvalidInput(
+                f"The model's context ({self.backend.context_length} tokens) is too small for "
+                "translation with this glossary",
+                code="context_length_exceeded",
+            )
+        return min(budget, self.max_segment_tokens)
+
+    async def _translate_segment(
+        self,
+        request: TranslationInput,
+        number: int,
+        segment: Segment,
+        source: Language | None,
+        target: Language,
+        glossary: Sequence[GlossaryEntry],
+    ) -> _SegmentOutcome:
+        entries = applicable_entries(glossary, segment.text)
+        keep = [t.text for t in protected_tokens(segment.text)]
+        problems: list[str] = []
+        output: str | None = None
+        for attempt in range(request.max_attempts):
+            messages = self._messages(segment.text, source, target, entries, keep, problems)
+            prompt_tokens = self.backend.count_tokens(render(self.backend, messages))
+            async with self._slots:
+                answer = await chat_answer(
+                    self.backend,
+                    messages,
+                    max_tokens=min(
+                        _expansion(target) * self._count(segment.text) + 64,
+                        self.backend.context_length - prompt_tokens,
+                    ),
+                    # a retry must not repeat the same greedy mistake
+                    temperature=request.temperature
+                    if attempt == 0
+                    else max(request.temperature, 0.7),
+                    seed=None if request.seed is None else request.seed + attempt,
+                )
+            output = clean_output(segment.text, answer.text)
+            problems = translation_problems(
+                segment.text, output, target, entries, answer.finish_reason, source
+            )
+            if not problems:
+                return _SegmentOutcome(output, attempt + 1, None)
+        failure = SegmentFailure(
+            segment_index=number,
+            source=segment.text,
+            output=output,
+            problems=problems,
+            attempts=request.max_attempts,
+        )
+        return _SegmentOutcome(None, request.max_attempts, failure)
+
+    @staticmethod
+    def _messages(
+        text: str,
+        source: Language | None,
+        target: Language,
+        glossary: Sequence[GlossaryEntry],
+        keep: Sequence[str],
+        problems: Sequence[str],
+    ) -> list[dict[str, str]]:
+        origin = f"from {source.name} " if source else ""
+        lines = [
+            "You are a professional translator of cross-border e-commerce product listings.",
+            f"Translate the user's text {origin}into {target.name} ({target.native}).",
+            "Reply with the translation only: no notes, no quotes, no explanations.",
+        ]
+        if keep:
+            lines.append(
+                "Copy these exactly as written, character for character: "
+                + ", ".join(f"'{k}'" for k in dict.fromkeys(keep))
+                + "."
+            )
+        for entry in glossary:
+            wanted = entry.rendering(target)
+            if wanted == entry.term:
+                lines.append(f"Keep '{entry.term}' unchanged (a brand or product name).")
+            else:
+                lines.append(f"Always translate '{entry.term}' as '{wanted}'.")
+        if problems:
+            lines.append(
+                "Your previous translation was rejected: " + "; ".join(problems) + ". Fix that."
+            )
+        return [{"role": "system", "content": "\n".join(lines)}, {"role": "user", "content": text}]

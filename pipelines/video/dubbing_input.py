@@ -1,0 +1,72 @@
+"""What a dubbing job is asked to do: the input of the `video_dubbing` job type."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipelines.languages import LanguageCode
+from pipelines.text.glossary import GlossaryEntry
+
+
+class DubbingInput(BaseModel):
+    """What a dubbing job is asked to do; also the body of `POST /v1/video/dubbings`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upload_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="from the upload step")
+    mode: Literal["script", "translate"] = Field(
+        "script",
+        description="script: the LLM writes a new voice-over from keywords; "
+        "translate: the clip's own speech is transcribed, translated and re-voiced",
+    )
+    languages: list[LanguageCode] = Field(min_length=1, description="target languages")
+    keywords: list[str] = Field(default_factory=list, max_length=30)
+    product_facts: str = Field("", max_length=4000)
+    source_language: LanguageCode | None = Field(
+        None, description="language spoken in the clip (default: detected)"
+    )
+    glossary: str | None = Field(None, description="name of a glossary of the tenant (translate)")
+    glossary_entries: list[GlossaryEntry] = Field(default_factory=list, max_length=2000)
+    audio: Literal["duck", "replace"] = Field(
+        "duck", description="keep the original sound under the voice, or replace it"
+    )
+    ducking: Literal["sidechain", "fixed"] = "sidechain"
+    duck_gain_db: float = Field(-14.0, ge=-60.0, le=0.0)
+    loudness_lufs: float = Field(-16.0, ge=-36.0, le=-8.0, description="EBU R128 target")
+    burn_in_subtitles: bool = False
+    keep_intermediates: bool = False
+    max_shortenings: int = Field(2, ge=0, le=5)
+    require_pass: bool = Field(
+        False,
+        description="fail the job (error qa_not_passed, files and result kept) unless every "
+        "language's QA verdict is pass; otherwise review and fail verdicts are only reported",
+    )
+    voices: dict[str, str] = Field(default_factory=dict, description="language -> TTS voice")
+    chat_model: str | None = None
+    asr_model: str | None = None
+    tts_model: str | None = Field(
+        None,
+        description="one TTS model for every language (default: each language's model in the "
+        "config's registry.tts_by_language, else the first TTS model)",
+    )
+    tts_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="language -> TTS model, over tts_model; completed at submission",
+    )
+
+    @field_validator("languages")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a language is named twice")
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        cleaned = [" ".join(k.split()) for k in value if k.strip()]
+        if any(len(k) > 100 for k in cleaned):
+            raise ValueError("a keyword is longer than 100 characters")
+        return cleaned

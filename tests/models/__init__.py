@@ -1,0 +1,1 @@
+"""Tests of the engines (models/): each backend on tiny or real weights, and the registry."""

@@ -1,0 +1,1 @@
+"""Tests of the workflows' shared kit (pipelines/*.py): quality checks, language coverage."""

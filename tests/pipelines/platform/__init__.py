@@ -1,0 +1,1 @@
+"""Tests of the platform (pipelines/platform/): jobs, crash recovery, retention, storage."""

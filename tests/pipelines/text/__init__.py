@@ -1,0 +1,1 @@
+"""Tests of the text workflows (pipelines/text/): translation and copywriting."""

@@ -1,0 +1,1 @@
+"""Tests of the video workflows (pipelines/video/): dubbing, media steps, QA."""

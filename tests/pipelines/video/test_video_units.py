@@ -1,0 +1,256 @@
+"""Pure parts of the video pipeline: the fitting ladder, subtitle line breaking, script parsing, QA maths."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import srt
+import webvtt
+
+from pipelines.languages import load_languages
+from pipelines.subtitles import break_lines, cues_for_line, to_srt, to_vtt
+from pipelines.video.fit import FitPolicy, Slot, assemble, fit_line, speed_for
+from pipelines.video.qa import error_rates, judge, line_report, speed_histogram, worst
+from pipelines.video.script import (
+    ScriptRequest,
+    check_lines,
+    fallback_script,
+    parse_lines,
+    plan_slots,
+    units,
+)
+from pipelines.video.settings import VideoQASettings
+
+RATE = 1000  # samples per second of the fake voice: one sample per millisecond
+LANG = load_languages()
+
+
+def _voice(text: str) -> np.ndarray:
+    """A fake synthesiser: 100 ms per character."""
+    return np.full(len(text) * 100, 0.5, dtype=np.float32)
+
+
+class Ladder:
+    """Scripted engines for fit_line, recording what the ladder asked of them."""
+
+    def __init__(self, shorter: list[str | None]) -> None:
+        self.shorter = list(shorter)
+        self.asked: list[tuple[str, float, int]] = []
+        self.speeds: list[float] = []
+
+    async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        return _voice(text), RATE
+
+    async def shorten(self, text: str, ratio: float, attempt: int) -> str | None:
+        self.asked.append((text, ratio, attempt))
+        return self.shorter.pop(0) if self.shorter else None
+
+    async def stretch(self, pcm: np.ndarray, rate: int, speed: float) -> np.ndarray:
+        self.speeds.append(speed)
+        return np.resize(pcm, round(len(pcm) / speed))
+
+    async def fit(self, text: str, slot: Slot, policy: FitPolicy | None = None):
+        return await fit_line(text, slot, self.synthesize, self.shorten, self.stretch, policy)
+
+
+async def test_a_line_that_fits_is_left_alone():
+    ladder = Ladder([])
+    line = await ladder.fit("a" * 20, Slot(1.0, 2.0, 2.5))  # 2.0 s into a 2.0 s slot
+    assert (line.speed, line.shortenings, line.trimmed_s, line.padded_s) == (1.0, 0, 0.0, 0.0)
+    assert ladder.asked == [] and ladder.speeds == []
+
+
+async def test_a_slightly_long_line_is_sped_up_not_shortened():
+    ladder = Ladder([])
+    line = await ladder.fit("a" * 24, Slot(0.0, 2.0, 2.0))  # 2.4 s into 2.0 s: 1.2x
+    assert line.speed == pytest.approx(1.2)
+    assert ladder.asked == [] and line.duration_s == pytest.approx(2.0, abs=0.01)
+
+
+async def test_a_much_too_long_line_is_shortened_first_then_stretched():
+    ladder = Ladder(["b" * 23])
+    line = await ladder.fit("a" * 40, Slot(0.0, 2.0, 2.0))  # 4.0 s, then 2.3 s
+    assert line.text == "b" * 23 and line.original_text == "a" * 40
+    assert line.shortenings == 1
+    assert ladder.asked[0][1] == pytest.approx(2.0 * 1.25 / 4.0)
+    assert line.speed == pytest.approx(1.15)
+    assert line.trimmed_s == 0.0
+
+
+async def test_useless_shortenings_are_retried_a_bounded_number_of_times_then_trimmed():
+    ladder = Ladder([None, "a" * 50, "c" * 39])
+    line = await ladder.fit("a" * 40, Slot(0.0, 2.0, 2.0), FitPolicy(max_shortenings=2))
+    assert len(ladder.asked) == 2  # bounded, the third answer is never asked for
+    assert line.shortenings == 0  # neither answer was a shorter line
+    assert line.speed == 1.25  # the fastest allowed, and no faster
+    assert line.duration_s == pytest.approx(2.0, abs=0.001)  # what is left is cut at the slot
+    assert line.trimmed_s == pytest.approx(3.2 - 2.0, abs=0.01)
+    assert line.pcm[-1] == 0.0  # faded out, not clicked off
+
+
+async def test_a_short_line_is_slowed_at_most_to_0_9_then_padded():
+    ladder = Ladder([])
+    line = await ladder.fit("a" * 10, Slot(0.0, 2.0, 3.0))  # 1.0 s in a 2.0 s slot
+    assert line.speed == 0.9
+    assert line.padded_s == pytest.approx(2.0 - 1.0 / 0.9, abs=0.01)
+
+
+def test_speed_stays_within_the_policy():
+    policy = FitPolicy()
+    for duration in np.linspace(0.1, 10.0, 50):
+        speed = speed_for(float(duration), Slot(0.0, 2.0, 2.5), policy)
+        assert policy.min_speed <= speed <= policy.max_speed
+
+
+def test_assembled_voice_never_runs_past_the_clip():
+    ladder_line = np.ones(3 * RATE, dtype=np.float32)
+    from pipelines.video.fit import FittedLine
+
+    line = FittedLine("x", "x", Slot(4.0, 2.0, 2.0), ladder_line, RATE, 3.0, 1.0, 0, 0.0, 0.0)
+    track = assemble([line], 5.0, RATE)
+    assert len(track) == 5 * RATE and track[4 * RATE :].all() and not track[: 4 * RATE].any()
+
+
+# --- subtitles ---------------------------------------------------------------------------------
+def test_chinese_breaks_by_characters_preferring_punctuation():
+    text = "这款不锈钢保温杯可以保温十二小时，轻便耐用，适合户外旅行和日常通勤使用。"
+    lines = break_lines(text, "zh")
+    assert all(len(line.rstrip("，。")) <= 16 for line in lines)  # punctuation may hang
+    assert "".join(lines) == text
+    assert lines[0].endswith("，")
+    assert not any(line[0] in "，。" for line in lines)
+
+
+def test_english_breaks_between_words_at_42_characters():
+    text = (
+        "This lightweight backpack keeps your laptop safe and your shoulders comfortable all day."
+    )
+    lines = break_lines(text, "en")
+    assert all(len(line) <= 42 for line in lines) and " ".join(lines) == text
+
+
+def test_right_to_left_lines_are_marked():
+    lines = break_lines("500 مل زجاجة ماء", "ar")
+    assert lines and all(line.startswith("\u200f") for line in lines)
+
+
+def test_long_lines_become_several_cues_of_at_most_two_lines():
+    text = "这款不锈钢保温杯可以保温十二小时，轻便耐用，适合户外旅行和日常通勤使用，也是送礼的最佳选择。"
+    cues = cues_for_line(1.0, 5.0, text, "zh")
+    assert len(cues) >= 2 and all(len(c.lines) <= 2 for c in cues)
+    assert cues[0].start == 1.0 and cues[-1].end == pytest.approx(5.0)
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(cues))
+
+
+def test_srt_and_vtt_parse_and_no_cue_text_holds_the_timing_arrow(tmp_path):
+    cues = cues_for_line(0.5, 2.0, "Hello --> world & <friends>", "en")
+    parsed = list(srt.parse(to_srt(cues)))
+    assert parsed[0].content == "Hello -> world & <friends>"
+    vtt_file = tmp_path / "x.vtt"
+    vtt_file.write_text(to_vtt(cues), encoding="utf-8")
+    caption = webvtt.read(str(vtt_file)).captions[0]
+    assert caption.start == "00:00:00.500" and "-->" not in caption.text
+
+
+# --- script ------------------------------------------------------------------------------------
+def test_llm_lines_are_found_in_json_with_chatter_around_it():
+    answer = 'Sure! Here it is:\n```json\n{"lines": ["Stay cool.", {"text": "Buy now!"}]}\n```'
+    assert parse_lines(answer) == ["Stay cool.", "Buy now!"]
+    assert parse_lines('{"lines": ["ok", ""]}') is None
+    assert parse_lines(" \n\n") is None
+    # small models rarely write JSON: plain lines, numbering and preamble dropped
+    assert parse_lines('Here is your script:\n1. Stay cool.\n2) "Buy now!"\n') == [
+        "Stay cool.",
+        "Buy now!",
+    ]
+
+
+def test_lines_in_the_wrong_script_are_rejected():
+    zh = LANG.get("zh")
+    assert check_lines(["保温杯很好用。"], zh, 1) is None
+    assert "not written in" in (check_lines(["A great bottle."], zh, 1) or "")
+    assert "lines" in (check_lines(["一", "二", "三", "四"], zh, 1) or "")
+    assert "broken" in (check_lines(["保温杯\ufffd好"], zh, 1) or "")
+
+
+def test_slots_fit_the_clip_with_a_budget_per_language():
+    for code in ("zh", "en"):
+        language = LANG.get(code)
+        slots = plan_slots(30.0, language)
+        assert slots[0][0] > 0 and slots[-1][1] < 30.0
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(slots))
+    zh_budget = plan_slots(30.0, LANG.get("zh"))[0][2]
+    en_budget = plan_slots(30.0, LANG.get("en"))[0][2]
+    assert zh_budget > en_budget  # characters per second outnumber words per second
+    assert units("保温 杯！", LANG.get("zh")) == 3 and units("keep it cool", LANG.get("en")) == 3
+
+
+def test_fallback_script_uses_the_merchants_keywords():
+    request = ScriptRequest(("保温杯", "轻便"), "", "", 6.0)
+    lines = fallback_script(request, LANG.get("zh"))
+    assert "保温杯" in "".join(line.text for line in lines)
+    assert lines[-1].end <= 6.0
+
+
+# --- QA ----------------------------------------------------------------------------------------
+def test_error_rates():
+    assert error_rates("Keep it cool, all day.", "keep it cool all day") == {"wer": 0.0, "cer": 0.0}
+    assert error_rates("a b c d", "a x c")["wer"] == 0.5
+    assert error_rates("保温杯", "保温")["cer"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+def test_speed_histogram_and_line_report():
+    assert speed_histogram([1.0, 1.0, 1.25, 1.12, 0.9]) == {
+        "0.90-0.95": 1, "1.00": 2, "1.10-1.15": 1, "1.20-1.25": 1,
+    }  # fmt: skip
+    report = line_report(
+        [
+            {"speed": 1.0, "shortenings": 1, "padded_s": 0.5, "trimmed_s": 0.0, "drift_ms": 20.0},
+            {"speed": 1.2, "shortenings": 0, "padded_s": 0.0, "trimmed_s": 0.1, "drift_ms": -35.0},
+        ]
+    )
+    assert report["lines_shortened"] == 1 and report["lines_padded"] == 1
+    assert report["lines_trimmed"] == 1 and report["max_drift_ms"] == 35.0
+
+
+def _qa_report(**changes: object) -> dict[str, object]:
+    report: dict[str, object] = {
+        "script_source": "llm", "script_fallback": None,
+        "back_transcription": {"text": "keep it cool", "wer": 0.1, "cer": 0.05},
+        "max_drift_ms": 30.0, "duration_diff_ms": 10.0, "loudness_lufs": -16.4,
+        "loudness_target_lufs": -16.0, "streams": {"video": "h264", "audio": "aac"},
+    }  # fmt: skip
+    return report | changes
+
+
+def test_qa_verdict_passes_a_good_dub_and_names_what_is_short_of_it():
+    limits = VideoQASettings()
+    assert judge(_qa_report(), limits, by_characters=False) == ("pass", [])
+    fallback = judge(_qa_report(script_source="fallback", script_fallback="keywords"), limits,
+                     by_characters=False)  # fmt: skip
+    assert fallback[0] == "review" and "fallback (keywords)" in fallback[1][0]
+    # the issue's en dub: WER 0.98 of a looping script is over twice the limit
+    heard = {"text": "that's made of", "wer": 0.98, "cer": 0.9}
+    assert judge(_qa_report(back_transcription=heard), limits, by_characters=False)[0] == "fail"
+    # Chinese is judged by its CER, not the WER of text without spaces
+    zh = {"text": "保温杯", "wer": 1.0, "cer": 0.2}
+    assert judge(_qa_report(back_transcription=zh), limits, by_characters=True)[0] == "pass"
+    quiet = judge(_qa_report(loudness_lufs=-19.0), limits, by_characters=False)
+    assert quiet == ("review", ["loudness off target by 3 LU is over the limit of 2 LU"])
+    unheard = judge(_qa_report(back_transcription={"text": None}), limits, by_characters=False)
+    assert unheard[0] == "review"
+    assert worst(["pass", "review", "fail", "pass"]) == "fail" and worst([]) == "pass"
+
+
+def test_lines_that_repeat_the_instructions_are_rejected():
+    # the default model's real answer once ended with its limits instead of lines
+    en = LANG.get("en")
+    lines = [
+        "Meet the new steel bottle.",
+        "It keeps water cold for a whole day.",
+        "At most 8 words",
+    ]
+    assert "instructions" in (check_lines(lines, en, 3) or "")
+    assert check_lines(lines[:2], en, 2) is None

@@ -1,0 +1,1 @@
+"""Tests of the HTTP layer (server/): the OpenAI routes, tenancy, errors, the CLI, load and fuzzing."""
