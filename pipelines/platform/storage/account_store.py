@@ -10,23 +10,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, exists, select, union, update
 
 from pipelines.platform.accounts.types import AuditEvent, KeyRecord, UsageRow
-from pipelines.platform.storage.database import Database
+from pipelines.platform.storage.database import DatabaseStore
 from pipelines.platform.storage.schema import api_keys, audit_log, tenant_quotas, usage
 from pipelines.platform.storage.upsert import upsert
 
 
-class SQLAccountStore:
+class SQLAccountStore(DatabaseStore):
     """Every call is one transaction."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        self._run = database.run
-
-    async def open(self) -> None:
-        await self.database.open()
-
-    async def close(self) -> None:
-        await self.database.close()
 
     # --- keys -------------------------------------------------------------------------------
     async def add_key(self, key: KeyRecord) -> None:

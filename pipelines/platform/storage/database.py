@@ -162,6 +162,20 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
 
+class DatabaseStore:
+    """A store on a shared Database: opening or closing the store opens or closes its share."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._run = database.run
+
+    async def open(self) -> None:
+        await self.database.open()
+
+    async def close(self) -> None:
+        await self.database.close()
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # SQLAlchemy emits BEGIN (below): the sqlite3 module's own transaction handling stays off
     dbapi_connection.isolation_level = None

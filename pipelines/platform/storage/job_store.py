@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Row, case, delete, func, select, update
 
 from pipelines.platform.jobs.store import GlossaryRecord
 from pipelines.platform.jobs.types import ArtifactRecord, JobRecord, JobState
-from pipelines.platform.storage.database import Database
+from pipelines.platform.storage.database import DatabaseStore
 from pipelines.platform.storage.schema import artifacts, glossaries, jobs
 from pipelines.platform.storage.upsert import upsert
 
@@ -24,18 +24,8 @@ def new_job_id() -> str:
     return "job_" + secrets.token_hex(12)
 
 
-class SQLJobStore:
+class SQLJobStore(DatabaseStore):
     """Jobs, their artifact records and glossaries; every call is one transaction."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        self._run = database.run
-
-    async def open(self) -> None:
-        await self.database.open()
-
-    async def close(self) -> None:
-        await self.database.close()
 
     # --- jobs -----------------------------------------------------------------------------
     async def create(
