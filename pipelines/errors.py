@@ -60,6 +60,12 @@ class QuotaExceeded(PipelineError):
         self.retry_after = retry_after
 
 
+class TimedOut(PipelineError):
+    """The work took longer than it may; it was stopped (e.g. a direct request's time budget)."""
+
+    status = 504
+
+
 class StorageQuotaExceeded(PipelineError):
     """Keeping more would take the tenant past its storage quota; waiting does not help."""
 

@@ -19,6 +19,7 @@ from pydantic_settings import (
 from models.spec import ModelSpec, RegistrySettings
 from pipelines.platform.accounts.settings import ApiKey, TenantSettings
 from pipelines.platform.jobs.settings import JobSettings
+from pipelines.text.settings import TextSettings
 from pipelines.video.settings import VideoSettings
 
 CONFIG_ENV = "LOCALSHANG_CONFIG"
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     tenants: TenantSettings = Field(default_factory=TenantSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    text: TextSettings = Field(default_factory=TextSettings)
     language_ratings: Path = Field(
         DEFAULT_LANGUAGE_RATINGS,
         description="chat quality per model and language, written by scripts/eval_languages.py",

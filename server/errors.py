@@ -9,13 +9,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.asr import UnknownLanguage, UnsupportedLanguage
 from models.registry import ModelLoadError, ModelNotFound
 from models.tts.base import UnknownVoice
 from pipelines.errors import PipelineError
+from server.cancellation import ClientGone
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ ENGINE_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
     UnknownVoice: (400, "voice", "invalid_value"),
 }
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -38,6 +40,7 @@ _TYPES = {
     429: "rate_limit_error",
     500: "server_error",
     503: "service_unavailable",
+    504: "timeout_error",
 }
 
 
@@ -121,6 +124,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return APIError(status, str(exc), param=param, code=code).response()
 
+    async def on_client_gone(request: Request, exc: Exception) -> Response:
+        log.info("%s %s: %s", request.method, request.url.path, exc)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)  # nobody reads it; the log does
+
     async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
         return APIError(404, str(exc), param="model", code="model_not_found").response()
 
@@ -138,6 +145,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PipelineError, on_pipeline_error)
     for engine_error in ENGINE_ERRORS:
         app.add_exception_handler(engine_error, on_engine_error)
+    app.add_exception_handler(ClientGone, on_client_gone)
     app.add_exception_handler(ModelNotFound, on_not_found)
     app.add_exception_handler(ModelLoadError, on_load_error)
     app.add_exception_handler(Exception, on_unexpected)

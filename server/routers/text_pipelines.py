@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from pipelines.coverage import language_coverage
 from pipelines.text.copywriting_schema import RESULT_SCHEMA
 from pipelines.text.glossary import check_glossary_name, parse_entries, save_glossary
 from pipelines.text.presets import load_presets
+from server.cancellation import unless_disconnected
 from server.deps import GlossariesDep, TenantDep, TextPipelinesDep
 from server.errors import APIError
 from server.metering import MeterDep
@@ -32,21 +33,29 @@ router = APIRouter(prefix="/v1", tags=["merchant text"])
 
 @router.post("/translations")
 async def translate(
-    body: TranslationRequest, pipelines: TextPipelinesDep, tenant: TenantDep, meter: MeterDep
+    body: TranslationRequest,
+    request: Request,
+    pipelines: TextPipelinesDep,
+    tenant: TenantDep,
+    meter: MeterDep,
 ) -> TranslationResponse:
     """Translate one text or a batch into one or more languages, with merchant guardrails."""
     async with meter.pipeline_tokens():
-        result = await pipelines.translate(tenant, body)
+        result = await unless_disconnected(request, pipelines.translate(tenant, body))
     return TranslationResponse.model_validate(result.model_dump())
 
 
 @router.post("/copywriting")
 async def write_copy(
-    body: CopywritingRequest, pipelines: TextPipelinesDep, tenant: TenantDep, meter: MeterDep
+    body: CopywritingRequest,
+    request: Request,
+    pipelines: TextPipelinesDep,
+    tenant: TenantDep,
+    meter: MeterDep,
 ) -> CopywritingResponse:
     """Title, selling points, description and video script per language, schema-valid JSON."""
     async with meter.pipeline_tokens():
-        result = await pipelines.write_copy(tenant, body)
+        result = await unless_disconnected(request, pipelines.write_copy(tenant, body))
     return CopywritingResponse.model_validate(result.model_dump())
 
 
