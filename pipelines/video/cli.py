@@ -75,12 +75,12 @@ async def _dub(
 
     out = args.out or args.video.with_name(args.video.stem + "-dubbed")
     registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
-    # A job store of its own: a server sharing data_dir would see this process's start-up
-    # recovery as a crash of its running jobs.
+    # A job store of its own (never the configured jobs.database): a server sharing it would
+    # see this process's start-up recovery as a crash of its running jobs.
     with tempfile.TemporaryDirectory(prefix="localshang-dub-") as scratch:
         # Not encrypted either: the scratch store is gone when the command ends, and what is
         # copied out of it below is the merchant's plaintext result.
-        jobs = settings.jobs.model_copy(update={"encryption_key": None})
+        jobs = settings.jobs.model_copy(update={"encryption_key": None, "database": None})
         local = settings.model_copy(update={"data_dir": Path(scratch), "jobs": jobs})
         service = JobService.from_settings(local, registry, types=JobTypes([DUBBING_JOB]))
         await service.start()
