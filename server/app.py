@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from models.offline import enforce_offline
 from models.registry import ModelRegistry
@@ -32,6 +33,7 @@ from server.routers import (
     account,
     admin,
     chat,
+    docs,
     embeddings,
     health,
     jobs,
@@ -41,6 +43,7 @@ from server.routers import (
     text_pipelines,
     video,
 )
+from server.security import ContentSecurityPolicy
 from server.state import AppServices
 from server.tenancy import tenant_upload_cap
 
@@ -57,6 +60,7 @@ ROUTERS = (
     video,
     account,
     admin,
+    docs,
 )
 
 
@@ -117,11 +121,15 @@ def create_app(
         async with running(services):
             yield
 
-    app = FastAPI(title="localshang", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc are server.routers.docs: pages on vendored assets, not on public CDNs
+    app = FastAPI(
+        title="localshang", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.services = services
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(packages=[("server", "static")]), name="static")
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -135,5 +143,6 @@ def create_app(
         max_upload_bytes=settings.server.max_upload_bytes,
         upload_cap=tenant_upload_cap,
     )
+    app.add_middleware(ContentSecurityPolicy)  # the pages the server renders
     app.add_middleware(AccessLog)  # outermost: logs and stamps every response, 413s included
     return app

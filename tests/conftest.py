@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures_video",
     "tests.fixtures_jobs",
     "tests.fixtures_tenancy",
+    "tests.fixtures_browser",
 ]
 
 netguard.install()
