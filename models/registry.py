@@ -100,6 +100,7 @@ class ModelRegistry:
             except ModelNotFound as exc:
                 raise ValueError(f"registry.tts_by_language: {language}: {exc}") from exc
         self._budget_lock = asyncio.Lock()
+        self._started = int(time.time())
 
     # --- lookup ---------------------------------------------------------------------------
     def specs(self) -> list[ModelSpec]:
@@ -139,6 +140,14 @@ class ModelRegistry:
 
     def path_of(self, spec: ModelSpec) -> Path:
         return spec.resolve_path(self._model_dir)
+
+    def created(self, spec: ModelSpec) -> int:
+        """When the model's weights were written (their folder's or file's mtime); for a model
+        without weights, or not pulled yet, when this registry started. Unix seconds."""
+        path = self.path_of(spec)
+        if spec.path and path.exists():
+            return int(path.stat().st_mtime)
+        return self._started
 
     # --- lending --------------------------------------------------------------------------
     @overload

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from pipelines.errors import InvalidInput
 
@@ -77,7 +79,24 @@ def _canonical(tag: str) -> str:
     return language.code
 
 
-LanguageCode = Annotated[str, AfterValidator(_canonical)]
+def language_codes() -> list[str]:
+    """The catalogue's codes: what a language field's JSON schema lists."""
+    return load_languages().codes()
+
+
+class _LanguageCodesSchema:
+    """The JSON schema of a LanguageCode: an enum of the catalogue's codes. The server also takes
+    aliases (zh-CN), any case, `_` for `-` and regions (de-AT), which an enum cannot say."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["enum"] = language_codes()
+        return schema
+
+
+LanguageCode = Annotated[str, AfterValidator(_canonical), _LanguageCodesSchema()]
 """A request field holding a supported language; normalised to its catalogue code."""
 
 

@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show = job_commands.add_parser("show", parents=[server], help="one job in detail")
     show.add_argument("job_id")
     cancel = job_commands.add_parser(
-        "cancel", parents=[server], help="cancel a job and delete its artifacts"
+        "cancel", parents=[server], help="cancel a running job; delete a finished one"
     )
     cancel.add_argument("job_id")
     download = job_commands.add_parser("download", parents=[server], help="save an artifact")
@@ -168,7 +168,8 @@ def _jobs(args: argparse.Namespace, client: ApiClient) -> int:
         return 0
     if args.jobs_command == "cancel":
         job = client.call("DELETE", job_path)
-        _print_json(job) if args.json else print(f"{job['id']}: {job['state']}, artifacts deleted")
+        done = "deleted" if job.get("deleted") else f"{job['state']}, artifacts deleted"
+        _print_json(job) if args.json else print(f"{job['id']}: {done}")
         return 0
     target = args.output or Path(args.name)
     size = client.download(f"{job_path}/artifacts/{urllib.parse.quote(args.name)}", target)

@@ -5,6 +5,7 @@ services carry no mapping code."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,6 +38,7 @@ _TYPES = {
     405: "invalid_request_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
+    416: "invalid_request_error",
     429: "rate_limit_error",
     500: "server_error",
     503: "service_unavailable",
@@ -71,14 +73,26 @@ class APIError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
+# A request's own values come back in messages, quoted ('...'), and in `param` (a field name
+# the caller may have made up): each is cut to MAX_ECHO characters, so a 100 KB model name is
+# not sent back whole. MAX_MESSAGE bounds whatever else a message holds.
+MAX_ECHO = 256
+MAX_MESSAGE = 4096
+_LONG_QUOTE = re.compile(rf"'([^']{{{MAX_ECHO}}})[^']+'")
+
+
+def clipped(value: str, limit: int = MAX_ECHO) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 def error_body(
     status: int, message: str, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
     return {
         "error": {
-            "message": message,
+            "message": clipped(_LONG_QUOTE.sub(r"'\1…'", message), MAX_MESSAGE),
             "type": _TYPES.get(status, "invalid_request_error"),
-            "param": param,
+            "param": None if param is None else clipped(param),
             "code": code,
         }
     }

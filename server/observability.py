@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -50,9 +51,15 @@ class AccessLog:
             log.info(
                 "request_id=%s tenant=%s method=%s path=%s status=%d ms=%.1f",
                 request_id,
-                scope["state"].get("tenant", "-"),
-                scope["method"],
-                scope["path"],
+                scope["state"].get("tenant", "-"),  # a checked name (or the config's)
+                scope["method"],  # an HTTP token: the server refuses anything else
+                quoted(scope["path"]),  # percent-decoded: CR, LF, quotes, spaces...
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def quoted(value: str) -> str:
+    """A value the client chose, as a JSON string: in quotes, with CR, LF, quotes and other
+    controls escaped, so that it cannot end the line or pass for another field."""
+    return json.dumps(value)

@@ -98,6 +98,7 @@ class SpeechToTextService(ModelService[TranscriptionBackend]):
                     prompt=body.prompt,
                     temperature=body.temperature,
                     word_timestamps=words,
+                    vad_filter=body.vad_filter,
                 )
             )
             # the whole upload is decoded and handed to the model: its length is what is used

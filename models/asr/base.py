@@ -98,13 +98,16 @@ class TranscriptionBackend(ABC):
         temperature: float = 0.0,
         word_timestamps: bool = False,
         beam_size: int | None = None,
+        vad_filter: bool | None = None,
     ) -> TranscriptStream:
         """Start transcribing (or translating to English) 16 kHz mono `audio`.
 
         Detects the language when none is given; decoding happens as `segments` is iterated.
         A temperature of 0 means the engine's fallback ladder, as in OpenAI's API. `beam_size`
         overrides the model's own for this call (1: greedy, several times faster, for checks
-        rather than subtitles).
+        rather than subtitles). `vad_filter`: decode only what voice activity detection hears
+        as speech, so that silence, music or a tone gives no segments rather than invented
+        words (None: the model's configured default).
         """
 
     def transcribe(
@@ -117,6 +120,7 @@ class TranscriptionBackend(ABC):
         temperature: float = 0.0,
         word_timestamps: bool = False,
         beam_size: int | None = None,
+        vad_filter: bool | None = None,
     ) -> Transcript:
         """`stream(...)` run to the end."""
         return self.stream(
@@ -127,6 +131,7 @@ class TranscriptionBackend(ABC):
             temperature=temperature,
             word_timestamps=word_timestamps,
             beam_size=beam_size,
+            vad_filter=vad_filter,
         ).collect()
 
     def close(self) -> None:  # noqa: B027 - engines without resources to free keep this default

@@ -63,7 +63,8 @@ class WhisperASR(TranscriptionBackend):
       compute_type: int8 on CPU and float16 on GPU by default; int8_float16 halves GPU memory.
       cpu_threads: threads per transcription on CPU (default: the cores, at most 4).
       num_workers: transcriptions that may run at once (default 1; each one more costs memory).
-      vad_filter: drop silence with Silero VAD before decoding (default off);
+      vad_filter: drop what Silero VAD (shipped inside faster-whisper) hears as no speech
+        before decoding, unless a request says otherwise (default off);
         vad_parameters: a dict of faster-whisper VadOptions.
       batch_size: audio of batch_min_seconds (default 60) or more goes through
         BatchedInferencePipeline, this many 30 s chunks at a time (default 8 on GPU, 0 = off on
@@ -128,6 +129,7 @@ class WhisperASR(TranscriptionBackend):
         temperature: float = 0.0,
         word_timestamps: bool = False,
         beam_size: int | None = None,
+        vad_filter: bool | None = None,
     ) -> TranscriptStream:
         """See TranscriptionBackend.stream. Feature extraction and language detection happen
         here, before it returns; decoding, as `segments` is iterated."""
@@ -163,7 +165,8 @@ class WhisperASR(TranscriptionBackend):
                 **kwargs,
             )
         else:
-            segments, info = self._model.transcribe(audio, vad_filter=self._vad_filter, **kwargs)
+            vad = self._vad_filter if vad_filter is None else vad_filter
+            segments, info = self._model.transcribe(audio, vad_filter=vad, **kwargs)
         return TranscriptStream(
             language=info.language,
             language_probability=float(info.language_probability),

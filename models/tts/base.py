@@ -75,6 +75,19 @@ def language_tag(value: str) -> str:
     return value.strip().replace("_", "-").lower()
 
 
+# Control characters (C0 and C1, DEL) but tab and line breaks: no voice says them, and some
+# engines cannot take them (Piper's espeak bridge refuses NUL).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A character a voice can say: neither white space nor a control (nor a byte-order mark). One
+# pattern for Python and for JSON Schema's regex dialect, so the API states what it checks.
+SPEAKABLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\ufeff]")
+
+
+def speakable(text: str) -> str:
+    """`text` without control characters (tab and line breaks stay): what every engine is given."""
+    return _CONTROLS.sub("", text)
+
+
 # Sentence ends: Latin punctuation followed by space, CJK full-width punctuation, or a new line.
 _SENTENCE_END = re.compile(r"(?<=[.!?;…])\s+|(?<=[。！？；])\s*|\n\s*")
 

@@ -16,6 +16,7 @@ from pydantic import (
 
 from pipelines.coverage import LanguageWarning
 from pipelines.languages import LanguageCode
+from pipelines.text.glossary import NOT_BLANK
 from pipelines.text.presets import load_presets
 
 MAX_POINTS = 8
@@ -68,7 +69,9 @@ RESULT_SCHEMA: dict[str, Any] = CopywritingResult.model_json_schema()
 
 
 # --- the request ----------------------------------------------------------------------------
-Fact = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Fact = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)
+]
 
 
 class ProductFacts(BaseModel):
@@ -122,7 +125,11 @@ class CopywritingInput(BaseModel):
     model: str | None = None
     product: ProductFacts
     target_languages: list[LanguageCode] = Field(default_factory=lambda: ["en"], max_length=64)
-    preset: str = Field("marketplace_listing", description="a preset of configs/presets.yaml")
+    preset: str = Field(
+        "marketplace_listing",
+        description="a preset of configs/presets.yaml",
+        json_schema_extra=lambda schema: schema.update(enum=list(load_presets().presets)),
+    )
     tone: str | None = Field(None, max_length=200, description="a named tone or free text")
     max_attempts: int = Field(3, ge=1, le=6)
     max_tokens: int | None = Field(

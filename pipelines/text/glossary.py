@@ -6,15 +6,20 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from pipelines.errors import InvalidInput, NotFound
-from pipelines.languages import Language, load_languages
+from pipelines.languages import Language, language_codes, load_languages
 from pipelines.platform.jobs.store import GlossaryRecord, GlossaryStore
 from pipelines.text.guardrails import normalize
 
-GLOSSARY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Ends with "nothing follows", not "$": in Python and in JSON Schema's readers that use its re,
+# "$" lets a final "\n" through. The API's schemas state this pattern as it is.
+GLOSSARY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(?![\s\S])")
 MAX_ENTRIES = 2000
+# A character str.strip() keeps, written so that JSON Schema's regex dialect agrees: schemas
+# state it as the `pattern` of texts the server refuses when blank.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
 
 
 class GlossaryEntry(BaseModel):
@@ -24,7 +29,13 @@ class GlossaryEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     term: str = Field(min_length=1, max_length=200)
-    translations: dict[str, str] = Field(default_factory=dict)
+    translations: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra=lambda schema: schema.update(
+            propertyNames={"enum": list[JsonValue](language_codes())},
+            additionalProperties={"type": "string", "pattern": NOT_BLANK},
+        ),
+    )
     case_sensitive: bool = True
 
     @field_validator("translations")

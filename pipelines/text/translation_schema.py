@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import JsonDict
 
 from pipelines.coverage import LanguageWarning
 from pipelines.errors import OutputRejected
-from pipelines.languages import LanguageCode, load_languages
-from pipelines.text.glossary import GlossaryEntry
+from pipelines.languages import LanguageCode, language_codes, load_languages
+from pipelines.text.glossary import GLOSSARY_NAME, NOT_BLANK, GlossaryEntry
 
 MAX_TEXTS = 256
+TEXT_SCHEMA: JsonDict = {"type": "string", "pattern": NOT_BLANK}
 
 
 class TranslationInput(BaseModel):
@@ -21,10 +23,30 @@ class TranslationInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, description="chat model (default: the first configured)")
-    text: str | list[str] = Field(description="one text or a batch of texts")
-    source_language: str | None = Field(None, description='BCP-47 code, or null/"auto" to detect')
+    text: str | list[str] = Field(
+        description="one text or a batch of texts, none of them blank",
+        json_schema_extra={
+            "anyOf": [
+                TEXT_SCHEMA,
+                {"type": "array", "items": TEXT_SCHEMA, "minItems": 1, "maxItems": MAX_TEXTS},
+            ]
+        },
+    )
+    source_language: str | None = Field(
+        None,
+        description='BCP-47 code, or null/"auto" to detect',
+        json_schema_extra=lambda schema: schema.update(
+            anyOf=[{"type": "string", "enum": ["auto", "", *language_codes()]}, {"type": "null"}]
+        ),
+    )
     target_languages: list[LanguageCode] = Field(min_length=1, max_length=64)
-    glossary: str | None = Field(None, description="name of one of your stored glossaries")
+    glossary: str | None = Field(
+        None,
+        description="name of one of your stored glossaries",
+        json_schema_extra={
+            "anyOf": [{"type": "string", "pattern": GLOSSARY_NAME.pattern}, {"type": "null"}]
+        },
+    )
     glossary_entries: list[GlossaryEntry] = Field(default_factory=list, max_length=2000)
     max_attempts: int = Field(3, ge=1, le=6, description="per segment, before it is reported")
     temperature: float = Field(0.2, ge=0.0, le=2.0)

@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.languages import LanguageCode
-from pipelines.text.glossary import GlossaryEntry
+from pipelines.text.glossary import GLOSSARY_NAME, GlossaryEntry
+
+MAX_KEYWORD_CHARS = 100
 
 
 class DubbingInput(BaseModel):
@@ -21,13 +23,25 @@ class DubbingInput(BaseModel):
         description="script: the LLM writes a new voice-over from keywords; "
         "translate: the clip's own speech is transcribed, translated and re-voiced",
     )
-    languages: list[LanguageCode] = Field(min_length=1, description="target languages")
-    keywords: list[str] = Field(default_factory=list, max_length=30)
+    languages: list[LanguageCode] = Field(
+        min_length=1, description="target languages", json_schema_extra={"uniqueItems": True}
+    )
+    keywords: list[str] = Field(
+        default_factory=list,
+        max_length=30,
+        json_schema_extra={"items": {"type": "string", "maxLength": MAX_KEYWORD_CHARS}},
+    )
     product_facts: str = Field("", max_length=4000)
     source_language: LanguageCode | None = Field(
         None, description="language spoken in the clip (default: detected)"
     )
-    glossary: str | None = Field(None, description="name of a glossary of the tenant (translate)")
+    glossary: str | None = Field(
+        None,
+        description="name of a glossary of the tenant (translate)",
+        json_schema_extra={
+            "anyOf": [{"type": "string", "pattern": GLOSSARY_NAME.pattern}, {"type": "null"}]
+        },
+    )
     glossary_entries: list[GlossaryEntry] = Field(default_factory=list, max_length=2000)
     audio: Literal["duck", "replace"] = Field(
         "duck", description="keep the original sound under the voice, or replace it"
@@ -67,6 +81,6 @@ class DubbingInput(BaseModel):
     @classmethod
     def _keywords(cls, value: list[str]) -> list[str]:
         cleaned = [" ".join(k.split()) for k in value if k.strip()]
-        if any(len(k) > 100 for k in cleaned):
-            raise ValueError("a keyword is longer than 100 characters")
+        if any(len(k) > MAX_KEYWORD_CHARS for k in cleaned):
+            raise ValueError(f"a keyword is longer than {MAX_KEYWORD_CHARS} characters")
         return cleaned

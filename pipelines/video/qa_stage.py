@@ -76,6 +76,7 @@ async def _qa_stage(ctx: JobContext) -> None:
             "rotation": info.rotation,
             "fps": info.fps,
             "has_audio": info.has_audio,
+            "has_speech": _source_has_speech(ctx),
         },
         "transcript": (ctx.checkpoint.get("transcript") or {}).get("text"),
         "video_reencoded": ctx.checkpoint.get("video_reencoded", False),
@@ -98,6 +99,13 @@ async def _qa_stage(ctx: JobContext) -> None:
                 if reports[code]["verdict"] != "pass"
             ],
         )  # fmt: skip
+
+
+def _source_has_speech(ctx: JobContext) -> bool | None:
+    """Whether speech was heard in the clip; None if it was not listened to (no audio track,
+    or no speech recognition model)."""
+    transcript = ctx.checkpoint.get("transcript")
+    return None if transcript is None else bool(transcript["segments"])
 
 
 async def _publish(ctx: JobContext, files: dict[str, Path | str], published: list[str]) -> None:
@@ -138,7 +146,7 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
         )
         pcm, _ = read_wav(wav16)
         # greedy: the check must not cost more than the dub it checks
-        heard = await transcribe_pcm(ctx, pcm, language, words=False, beam_size=1)
+        heard = await transcribe_pcm(ctx, pcm, language, words=False, beam_size=1, vad=False)
         back |= {"text": heard["text"], **error_rates(script_text, heard["text"])}
     diff_ms = (out_duration - info.duration_s) * 1000
     limits = ctx.services.settings.video.qa
@@ -147,6 +155,7 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
         "language": code,
         "script_source": script["source"],
         "script_fallback": script.get("fallback"),
+        "source_has_speech": _source_has_speech(ctx),
         "back_transcription": back,
         **line_report(voice["lines"]),
         "duration_input_s": round(info.duration_s, 3),

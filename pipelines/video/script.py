@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from models.chat.base import ChatBackend
+from models.tts.base import speakable
 from pipelines.languages import Language, script_share
 from pipelines.llm import chat_answer
 from pipelines.quality import (
@@ -309,5 +310,6 @@ async def shorten_line(
 
 
 def clean_for_tts(text: str) -> str:
-    """Markup an LLM may leave in a line (asterisks, hashes, brackets) that a voice would read out."""
-    return " ".join(re.sub(r"[*#_`~<>\[\]{}|]", " ", text).split())
+    """Markup an LLM may leave in a line (asterisks, hashes, brackets) that a voice would read out,
+    and control characters (a merchant's keyword may hold a NUL, which Piper refuses)."""
+    return " ".join(re.sub(r"[*#_`~<>\[\]{}|]", " ", speakable(text)).split())

@@ -121,8 +121,14 @@ async def transcribe_pcm(
     *,
     words: bool,
     beam_size: int | None = None,
+    vad: bool = True,
 ) -> dict[str, Any]:
-    """Whisper on 16 kHz mono `pcm`: language, text and the speech segments (with words)."""
+    """Whisper on 16 kHz mono `pcm`: language, text and the speech segments (with words).
+
+    Only what voice activity detection hears as speech is decoded: a clip of silence, music
+    or a tone has no segments, rather than words Whisper invents that a dub would translate.
+    QA passes vad=False: it must hear all of the dubbed voice, which VAD may clip.
+    """
     params = job_input(ctx)
     code = (language.whisper_code or language.code) if language and language.whisper else None
     prompt = WHISPER_PROMPTS.get(language.code) if language else None
@@ -138,6 +144,7 @@ async def transcribe_pcm(
             prompt=prompt,
             word_timestamps=words,
             beam_size=beam_size,
+            vad_filter=vad,
         )
     segments = [
         {

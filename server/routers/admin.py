@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Path, Query
 
+from pipelines.platform.accounts.service import TENANT_NAME, check_tenant_name
 from server.deps import AccountsDep, JobsDep, RetentionDep
 from server.errors import APIError
 from server.routers.account import usage_report
@@ -31,6 +32,17 @@ from server.schemas.accounts import (
 )
 from server.tenancy import AdminDep
 
+
+def tenant_path(
+    tenant: Annotated[
+        str, Path(description="a tenant's name", json_schema_extra={"pattern": TENANT_NAME.pattern})
+    ],
+) -> str:
+    """The `{tenant}` of a path, refused (400 invalid_tenant) unless it is a tenant's name."""
+    return check_tenant_name(tenant)
+
+
+TenantPath = Annotated[str, Depends(tenant_path)]
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
@@ -67,7 +79,7 @@ async def list_tenants(_: AdminDep, accounts: AccountsDep, jobs: JobsDep) -> Ten
 
 
 @router.get("/tenants/{tenant}/quotas")
-async def get_quotas(tenant: str, _: AdminDep, accounts: AccountsDep) -> TenantQuotasObject:
+async def get_quotas(tenant: TenantPath, _: AdminDep, accounts: AccountsDep) -> TenantQuotasObject:
     return TenantQuotasObject(
         tenant=tenant,
         quotas=await accounts.quotas(tenant),
@@ -77,7 +89,7 @@ async def get_quotas(tenant: str, _: AdminDep, accounts: AccountsDep) -> TenantQ
 
 @router.patch("/tenants/{tenant}/quotas")
 async def set_quotas(
-    tenant: str, body: QuotasUpdate, caller: AdminDep, accounts: AccountsDep
+    tenant: TenantPath, body: QuotasUpdate, caller: AdminDep, accounts: AccountsDep
 ) -> TenantQuotasObject:
     """Set some of one tenant's quotas (null: unlimited); the fields left out stay as they are."""
     quotas = await accounts.set_quotas(tenant, body.changes(), actor=caller.actor)
@@ -87,14 +99,18 @@ async def set_quotas(
 
 
 @router.delete("/tenants/{tenant}/quotas")
-async def reset_quotas(tenant: str, caller: AdminDep, accounts: AccountsDep) -> TenantQuotasObject:
+async def reset_quotas(
+    tenant: TenantPath, caller: AdminDep, accounts: AccountsDep
+) -> TenantQuotasObject:
     """Give the tenant the default quotas again."""
     quotas = await accounts.set_quotas(tenant, {}, actor=caller.actor, reset=True)
     return TenantQuotasObject(tenant=tenant, quotas=quotas, overrides={})
 
 
 @router.post("/tenants/{tenant}/purge")
-async def purge_tenant(tenant: str, caller: AdminDep, retention: RetentionDep) -> PurgeResult:
+async def purge_tenant(
+    tenant: TenantPath, caller: AdminDep, retention: RetentionDep
+) -> PurgeResult:
     """Delete all of one tenant's jobs, artifacts, uploads and glossaries now."""
     erased = await retention.purge(tenant, actor=caller.actor)
     return PurgeResult(

@@ -41,8 +41,10 @@ async def get_job(job_id: str, jobs: JobsDep, tenant: TenantDep) -> Job:
 
 @router.delete("/jobs/{job_id}")
 async def cancel_job(job_id: str, jobs: JobsDep, caller: CallerDep) -> Job:
-    """Cancel the job if it has not finished, and delete its artifacts (files and records) now."""
-    return Job.from_record(await jobs.cancel(caller.name, job_id, actor=caller.actor))
+    """A queued or running job is cancelled: it stays, `cancelled`, its artifacts deleted. A
+    finished job is deleted with its artifacts (`deleted: true`): it is a 404 afterwards."""
+    job, deleted = await jobs.cancel(caller.name, job_id, actor=caller.actor)
+    return Job.from_record(job, deleted=deleted)
 
 
 # two routes, not api_route(methods=[GET, HEAD]): that gives both one OpenAPI operationId

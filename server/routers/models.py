@@ -15,6 +15,7 @@ router = APIRouter(prefix="/v1", tags=["models"])
 def _card(spec: ModelSpec, registry: ModelRegistry) -> ModelCard:
     return ModelCard(
         id=spec.id,
+        created=registry.created(spec),
         kind=spec.kind,
         backend=spec.backend,
         aliases=spec.aliases,

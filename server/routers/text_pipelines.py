@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 from pipelines.coverage import language_coverage
 from pipelines.text.copywriting_schema import RESULT_SCHEMA
-from pipelines.text.glossary import check_glossary_name, parse_entries, save_glossary
+from pipelines.text.glossary import (
+    GLOSSARY_NAME,
+    check_glossary_name,
+    parse_entries,
+    save_glossary,
+)
 from pipelines.text.presets import load_presets
 from server.cancellation import unless_disconnected
 from server.deps import GlossariesDep, TenantDep, TextPipelinesDep
@@ -29,6 +34,15 @@ from server.schemas.text_pipelines import (
 )
 
 router = APIRouter(prefix="/v1", tags=["merchant text"])
+
+# Checked by check_glossary_name (code invalid_glossary_name); the schema states the same rule.
+GlossaryName = Annotated[
+    str,
+    Path(
+        description="1-64 letters, digits, '.', '_' or '-'",
+        json_schema_extra={"pattern": GLOSSARY_NAME.pattern},
+    ),
+]
 
 
 @router.post("/translations")
@@ -92,7 +106,7 @@ async def list_glossaries(glossaries: GlossariesDep, tenant: TenantDep) -> Gloss
 
 @router.put("/glossaries/{name}")
 async def put_glossary(
-    name: str, body: GlossaryPutRequest, glossaries: GlossariesDep, tenant: TenantDep
+    name: GlossaryName, body: GlossaryPutRequest, glossaries: GlossariesDep, tenant: TenantDep
 ) -> GlossaryObject:
     """Create or replace one of your glossaries."""
     check_glossary_name(name)
@@ -102,7 +116,9 @@ async def put_glossary(
 
 
 @router.get("/glossaries/{name}")
-async def get_glossary(name: str, glossaries: GlossariesDep, tenant: TenantDep) -> GlossaryObject:
+async def get_glossary(
+    name: GlossaryName, glossaries: GlossariesDep, tenant: TenantDep
+) -> GlossaryObject:
     record = await glossaries.get_glossary(tenant, check_glossary_name(name))
     if record is None:
         raise_not_found(name)
@@ -111,7 +127,7 @@ async def get_glossary(name: str, glossaries: GlossariesDep, tenant: TenantDep) 
 
 @router.delete("/glossaries/{name}")
 async def delete_glossary(
-    name: str, glossaries: GlossariesDep, tenant: TenantDep
+    name: GlossaryName, glossaries: GlossariesDep, tenant: TenantDep
 ) -> GlossaryDeleted:
     deleted = await glossaries.delete_glossary(tenant, check_glossary_name(name))
     if not deleted:

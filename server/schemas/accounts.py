@@ -8,6 +8,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.platform.accounts.service import TENANT_NAME
 from pipelines.platform.accounts.settings import TenantQuotas
 from pipelines.platform.accounts.types import AuditEvent, KeyRecord, UsageRow
 
@@ -100,7 +101,10 @@ class TenantQuotasObject(BaseModel):
 class KeyCreateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant: str
+    tenant: str = Field(
+        description="1-64 letters, digits, '.', '_' or '-'",
+        json_schema_extra={"pattern": TENANT_NAME.pattern},
+    )
     admin: bool = False
     label: str = Field("", max_length=200)
 

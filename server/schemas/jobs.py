@@ -69,9 +69,12 @@ class Job(BaseModel):
     result: dict[str, Any] | None
     artifacts: list[Artifact]
     input: dict[str, Any]
+    deleted: bool = Field(
+        False, description="true in the answer to DELETE of a finished job: it is gone now"
+    )
 
     @classmethod
-    def from_record(cls, job: JobRecord) -> Job:
+    def from_record(cls, job: JobRecord, deleted: bool = False) -> Job:
         now = time.time()
         started = job.started_at
         return cls(
@@ -95,6 +98,7 @@ class Job(BaseModel):
             result=job.result,
             artifacts=[Artifact.from_record(a) for a in job.artifacts],
             input=job.input,
+            deleted=deleted,
         )
 
 

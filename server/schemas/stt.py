@@ -6,12 +6,21 @@ from typing import Literal
 
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 TIMESTAMP_GRANULARITIES = ("segment", "word")
 
 
 # --- requests (multipart/form-data) -------------------------------------------------------------
+def _form_boolean(schema: JsonDict) -> None:
+    """A form field is left out, never null: state `bool | None` (default None) as a plain
+    boolean without a default."""
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "boolean"
+
+
 class TranslationRequest(BaseModel):
     """Form fields of POST /v1/audio/translations (always into English)."""
 
@@ -26,6 +35,14 @@ class TranslationRequest(BaseModel):
     temperature: float = 0.0
     # extension: stream segments as server-sent events, as transcriptions do
     stream: bool = False
+    # extension: Whisper invents words in silence, music or a tone ("You", whole sentences)
+    vad_filter: bool | None = Field(
+        None,
+        description="true: decode only what voice activity detection (Silero VAD) hears as "
+        "speech, so audio without speech gives no segments and empty text; false: decode all "
+        "of it; unset: the model's configured default (off unless the config says so)",
+        json_schema_extra=_form_boolean,
+    )
 
 
 class TranscriptionRequest(TranslationRequest):

@@ -35,9 +35,11 @@ class CopywritingResponse(CopywritingResult):
 class GlossaryPutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # parsed by parse_entries (code invalid_glossary); the schema states GlossaryEntry's rules
     entries: list[dict[str, Any]] = Field(
         max_length=MAX_ENTRIES,
         description='[{"term": "Yiwu Star", "translations": {"zh": "义乌之星"}}, {"term": "AB-1234"}]',
+        json_schema_extra=lambda schema: schema.update(items=GlossaryEntry.model_json_schema()),
     )
 
 

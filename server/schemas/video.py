@@ -17,7 +17,7 @@ from server.errors import APIError
 
 # fields that may be repeated, or given once as a comma-separated list
 LIST_FIELDS = ("languages", "keywords")
-JSON_FIELDS = ("voices", "glossary_entries")
+JSON_FIELDS = ("voices", "tts_models", "glossary_entries")
 _SPLIT = re.compile(r"[,，、\n]")
 
 
@@ -69,5 +69,10 @@ def dubbing_request_body() -> dict[str, Any]:
             schema = {**notes, **next(o for o in schema["anyOf"] if o.get("type") != "null")}
         fields[name] = schema
     required = ["file", *(r for r in model.get("required", []) if r != "upload_id")]
-    form = {"type": "object", "properties": fields, "required": required}
+    form = {
+        "type": "object",
+        "properties": fields,
+        "required": required,
+        "additionalProperties": False,  # DubbingInput forbids extra fields
+    }
     return {"required": True, "content": {"multipart/form-data": {"schema": form}}}

@@ -56,8 +56,10 @@ async def test_cli_lists_shows_cancels_downloads_translates_and_writes_copy(
         code, out, _ = await cli(*args)
         assert code == 0 and target.read_text() == "Hi there"
 
-        code, out, _ = await cli("jobs", "cancel", job_id)
-        assert code == 0 and "artifacts deleted" in out
+        code, out, _ = await cli("jobs", "cancel", job_id)  # a finished job: deleted
+        assert code == 0 and out.strip() == f"{job_id}: deleted"
+        code, _, err = await cli("jobs", "show", job_id)
+        assert code == 1 and "HTTP 404 [job_not_found]" in err
 
         code, _, err = await cli("translate", "Hi", "--to", "xx")
         assert code == 1 and "Unsupported language 'xx'" in err

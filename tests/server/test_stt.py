@@ -7,12 +7,14 @@ import io
 import itertools
 import json
 import re
+import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jiwer
+import numpy as np
 import pytest
 import pytest_asyncio
 import srt
@@ -359,6 +361,38 @@ async def test_round_trip_espeak_to_whisper_base_has_word_error_rate_under_15_pe
     response = await upload(client, speech_clips["wav"], model="whisper-base")
     assert response.status_code == 200, response.text
     assert word_error_rate(SENTENCE, response.json()["text"]) <= 0.15
+
+
+def _wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((samples * 32767).astype(np.int16).tobytes())
+    return path
+
+
+@pytest.mark.real_weights
+async def test_vad_filter_gives_silence_and_a_tone_no_segments_and_keeps_speech(
+    client: httpx.AsyncClient, speech_clips: dict[str, Path], whisper_base_dir: Path, tmp_path: Path
+) -> None:
+    second = np.arange(16_000) / 16_000
+    clips = {
+        "silence": _wav(tmp_path / "silence.wav", np.zeros(5 * 16_000)),
+        "tone": _wav(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 1000 * second)),
+    }
+    for name, clip in clips.items():
+        for endpoint in (TRANSCRIBE, TRANSLATE):
+            fields = {"model": "whisper-base", "vad_filter": "true"}
+            response = await client.post(
+                endpoint, files=file_part(clip), data=fields | {"response_format": "verbose_json"}
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert (body["text"], body["segments"]) == ("", []), (name, endpoint, body["text"])
+            assert body["duration"] == pytest.approx(5.0 if name == "silence" else 1.0)
+    speech = await upload(client, speech_clips["wav"], model="whisper-base", vad_filter="true")
+    assert word_error_rate(SENTENCE, speech.json()["text"]) <= 0.15
 
 
 @pytest.mark.real_weights

@@ -202,6 +202,29 @@ async def test_odd_but_valid_input_is_spoken_never_a_500(
     assert decode(response.content, "wav")[2] == 24000
 
 
+@pytest.mark.parametrize("engine", ["espeak_spec", "piper_spec", "kokoro_spec"])
+def test_control_characters_are_dropped_alike_by_every_engine_and_the_connection_stays_usable(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    spec: ModelSpec = request.getfixturevalue(engine)
+    app = create_app(make_settings(tmp_path, [spec]))
+    body = {"model": spec.id, "voice": "en", "response_format": "wav"}
+    # one connection, kept alive: each answer must leave it ready for the next request
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with live_server(app) as url, httpx.Client(base_url=url, timeout=120, limits=limits) as client:
+        answers = [
+            client.post(SPEECH, json=body | {"input": "Hello\x00 there\x07.\x1b[31m"}),
+            client.post(SPEECH, json=body | {"input": "\x00\x01 \x7f\t"}),  # nothing to say
+            client.post(SPEECH, json=body | {"input": "Hello there."}),
+        ]
+        ports = {a.extensions["network_stream"].get_extra_info("client_addr")[1] for a in answers}
+    assert answers[0].status_code == 200, answers[0].text
+    assert decode(answers[0].content, "wav")[3].size > 0
+    assert_error(answers[1], 400, param="input")
+    assert answers[2].status_code == 200, answers[2].text
+    assert len(ports) == 1  # all three went over the same connection
+
+
 # --- Piper (real English voice) -----------------------------------------------------------
 async def test_piper_speaks_with_the_real_voice_from_the_model_folder(
     app_client: AppClient, piper_spec: ModelSpec

@@ -33,11 +33,13 @@ from pipelines.platform.jobs.policy import JobEvent, JobLimits
 from pipelines.platform.storage.stores import stores_for
 from pipelines.settings import Settings
 
-TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+TENANT_NAME = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(?![\s\S])"
+)  # no final newline, unlike $
 
 
 def check_tenant_name(name: str) -> str:
-    if not TENANT_NAME.match(name):
+    if not TENANT_NAME.fullmatch(name):
         raise InvalidInput(
             f"Invalid tenant name '{name}': 1-64 letters, digits, '.', '_' or '-'",
             param="tenant",

@@ -158,17 +158,26 @@ class JobService:
             for job in jobs
         ]
 
-    async def cancel(self, tenant: str, job_id: str, actor: str | None = None) -> JobRecord:
-        """Cancel a queued or running job and delete its artifacts (those of a finished job too)."""
+    async def cancel(
+        self, tenant: str, job_id: str, actor: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Cancel a queued or running job: it stays, cancelled, without artifacts. Delete a
+        finished one (files and row): it is gone afterwards. The job as it was left, and whether
+        it was deleted."""
         await self.get(tenant, job_id)
-        await self.store.cancel(job_id)
+        cancelled = await self.store.cancel(job_id)
         await self.runner.cancel(job_id)
-        await self.store.remove_artifacts(job_id)
-        await self.files.remove(job_id)
+        if cancelled:
+            await self.store.remove_artifacts(job_id)
+            await self.files.remove(job_id)
+            job = await self.get(tenant, job_id)
+        else:  # it had finished (perhaps just now): its last state, then delete it as erase does
+            job = dataclasses.replace(await self.get(tenant, job_id), artifacts=())
+            await self.files.remove(job_id)
+            await self.store.delete(job_id)
         self.runner.notify(job_id)
-        job = await self.get(tenant, job_id)
         await self.emit("job.deleted", job, actor)
-        return job
+        return job, not cancelled
 
     async def erase(self, tenant: str, finished_before: float | None = None) -> tuple[str, ...]:
         """Delete the tenant's jobs (rows, artifacts, files) at once, cancelling those not yet

@@ -77,6 +77,66 @@ async def test_artifact_download_has_content_type_and_honours_range(
         assert sneaky.status_code in (400, 404)
 
 
+async def test_ranges_follow_rfc_9110_invalid_ones_are_ignored_unsatisfiable_ones_are_416(
+    jobs_client: JobsClient,
+) -> None:
+    async with jobs_client() as client:
+        job = await submit(client, "shop-a", steps=1, step_s=0, big_bytes=5000)
+        job = await wait_for_job(client, job["id"], "shop-a")
+        url = f"/v1/jobs/{job['id']}/artifacts/big.bin"
+        payload = big_payload(5000)
+
+        async def get(range_: str) -> httpx.Response:
+            return await client.get(url, headers={**auth("shop-a"), "Range": range_})
+
+        for invalid in ("bytes=5-1", "bytes=abc", "pages=0-9", "bytes=", "bytes=--5"):
+            ignored = await get(invalid)
+            assert (ignored.status_code, ignored.content) == (200, payload), invalid
+        for unsatisfiable in ("bytes=5000-", "bytes=9000-9999", "bytes=-0"):
+            refused = await get(unsatisfiable)
+            assert_error(refused, 416, "range_not_satisfiable", param="range")
+            assert refused.headers["content-range"] == "bytes */5000", unsatisfiable
+        several = await get("bytes=0-9, 100-109")  # answered as multipart/byteranges
+        assert several.status_code == 206
+        assert several.headers["content-type"].startswith("multipart/byteranges; boundary=")
+        parts = several.content.split(b"\r\n\r\n")
+        assert parts[1].startswith(payload[:10]) and parts[2].startswith(payload[100:110])
+        stale = await client.get(
+            url, headers={**auth("shop-a"), "Range": "bytes=0-9", "If-Range": '"other"'}
+        )
+        assert (stale.status_code, stale.content) == (200, payload)  # changed: the whole file
+
+
+async def test_deleting_a_finished_job_removes_it_everywhere(jobs_client: JobsClient) -> None:
+    async with jobs_client() as client:
+        job = await submit(client, "shop-a", steps=1, step_s=0)
+        job = await wait_for_job(client, job["id"], "shop-a")
+        assert job["state"] == "succeeded" and job["artifacts"] and job["deleted"] is False
+        base = f"/v1/jobs/{job['id']}"
+        deleted = await client.delete(base, headers=auth("shop-a"))
+        assert deleted.status_code == 200
+        body = deleted.json()
+        assert (body["id"], body["state"], body["deleted"]) == (job["id"], "succeeded", True)
+        assert body["artifacts"] == []
+        for response in (
+            await client.get(base, headers=auth("shop-a")),
+            await client.get(f"{base}/events", headers=auth("shop-a")),
+            await client.get(f"{base}/artifacts/prepared.txt", headers=auth("shop-a")),
+            await client.delete(base, headers=auth("shop-a")),
+        ):
+            assert_error(response, 404, "job_not_found")
+        assert (await client.get("/v1/jobs", headers=auth("shop-a"))).json()["data"] == []
+
+        # a running job is cancelled and stays, cancelled; deleted again, it is gone too
+        running = await submit(client, "shop-a", steps=200, step_s=0.05)
+        cancelled = await client.delete(f"/v1/jobs/{running['id']}", headers=auth("shop-a"))
+        assert (cancelled.json()["state"], cancelled.json()["deleted"]) == ("cancelled", False)
+        gone = await client.delete(f"/v1/jobs/{running['id']}", headers=auth("shop-a"))
+        assert gone.json()["deleted"] is True
+        after = await client.get(f"/v1/jobs/{running['id']}", headers=auth("shop-a"))
+        assert_error(after, 404, "job_not_found")
+
+
 async def test_another_tenant_sees_nothing_of_a_job(jobs_client: JobsClient) -> None:
     async with jobs_client() as client:
         job = await submit(client, "shop-a", steps=1, step_s=0)

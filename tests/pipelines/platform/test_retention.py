@@ -189,6 +189,10 @@ async def test_artifacts_are_encrypted_at_rest_and_served_decrypted_with_ranges(
         assert rest.content == plain[2 * CHUNK :]
         beyond = await d.http.get(url, headers={**headers, "Range": f"bytes={size}-"})
         assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
+        assert beyond.json()["error"]["code"] == "range_not_satisfiable"
+        for ignored in ("bytes=5-1", "bytes=0-9, 20-29"):  # invalid; several: the whole file
+            whole = await d.http.get(url, headers={**headers, "Range": ignored})
+            assert (whole.status_code, whole.content) == (200, plain), ignored
         head = await d.http.head(url, headers=headers)
         assert head.status_code == 200 and head.headers["content-length"] == str(size)
         text = await d.http.get(f"/v1/jobs/{job['id']}/artifacts/prepared.txt", headers=headers)

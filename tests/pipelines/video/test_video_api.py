@@ -112,10 +112,14 @@ async def test_dubbing_job_runs_and_serves_its_video(
     client: httpx.AsyncClient, clips: dict[str, Clip], tmp_path: Path
 ):
     clip = clips["portrait_silent"]
-    response = await _post(client, clip.path, languages="zh", keywords="保温杯,轻便")
+    # tts_models is a JSON form field, like voices (a form cannot carry an object)
+    response = await _post(
+        client, clip.path, languages="zh", keywords="保温杯,轻便", tts_models='{"zh": "espeak"}'
+    )
     assert response.status_code == 200, response.text
     job = response.json()
     assert job["type"] == "video_dubbing" and job["stage_count"] == 7
+    assert job["input"]["tts_models"] == {"zh": "espeak"}
     async with asyncio.timeout(120):
         while job["state"] not in ("succeeded", "failed", "cancelled"):
             await asyncio.sleep(0.3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,8 @@ async def test_silent_portrait_clip_gets_burned_in_subtitles(
     job = await _finished(jobs, job.id)
     result = _check_outputs(jobs, job, clip, ["ar"])
     assert result["video_reencoded"] is True
+    assert result["input"]["has_speech"] is None  # no audio track: nothing was listened to
+    assert result["languages"]["ar"]["qa"]["source_has_speech"] is None
     srt_text = (jobs.files.job_dir(job.id) / "ar.srt").read_text(encoding="utf-8")
     assert "\u200f" in srt_text  # right-to-left lines are marked
 
@@ -208,6 +211,46 @@ async def test_translate_mode_needs_speech(
     assert job.state is JobState.FAILED
     assert job.error is not None and job.error["code"] == "no_speech"
     assert not (jobs.files.job_dir(job.id) / ".work").exists()
+
+
+@pytest.fixture(scope="module")
+def tone_clip(tmp_path_factory: pytest.TempPathFactory) -> Clip:
+    """4 s of test picture over a steady 1 kHz tone: sound, but no speech."""
+    path = tmp_path_factory.mktemp("tone") / "tone.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
+         "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100", "-t", "4",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+         str(path)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return Clip(path, 4.0, (320, 240), 0, False)
+
+
+async def test_a_clip_of_a_tone_has_no_speech_to_translate_and_its_qa_says_so(
+    jobs: JobService, tone_clip: Clip, tmp_path: Path
+):
+    # Whisper, tiny or not, hears words in a tone; voice activity detection hears none
+    translate = await jobs.submit(
+        "default",
+        JOB_TYPE,
+        {"upload_id": _upload(jobs, tone_clip, tmp_path), "mode": "translate",
+         "languages": ["en"]},
+    )  # fmt: skip
+    translate = await _finished(jobs, translate.id)
+    assert translate.state is JobState.FAILED
+    assert translate.error is not None and translate.error["code"] == "no_speech"
+
+    script = await jobs.submit(
+        "default",
+        JOB_TYPE,
+        {"upload_id": _upload(jobs, tone_clip, tmp_path), "languages": ["en"],
+         "keywords": ["steel bottle"]},
+    )  # fmt: skip
+    script = await _finished(jobs, script.id)
+    assert script.state is JobState.SUCCEEDED, script.error
+    assert script.result is not None and script.result["input"]["has_speech"] is False
+    assert script.result["languages"]["en"]["qa"]["source_has_speech"] is False
 
 
 async def test_require_pass_fails_a_dub_that_needs_review_and_keeps_its_files(

@@ -16,6 +16,7 @@ from pipelines.video.qa import error_rates, judge, line_report, speed_histogram,
 from pipelines.video.script import (
     ScriptRequest,
     check_lines,
+    clean_for_tts,
     fallback_script,
     parse_lines,
     plan_slots,
@@ -192,6 +193,11 @@ def test_fallback_script_uses_the_merchants_keywords():
     lines = fallback_script(request, LANG.get("zh"))
     assert "保温杯" in "".join(line.text for line in lines)
     assert lines[-1].end <= 6.0
+
+
+def test_what_goes_to_the_voice_has_no_markup_nor_control_characters():
+    # a keyword line with a NUL would make Piper fail the whole dub
+    assert clean_for_tts("**Steel**\x00 bottle\x07 #1\n[cold]") == "Steel bottle 1 cold"
 
 
 # --- QA ----------------------------------------------------------------------------------------
