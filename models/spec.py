@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from models.chat.tool_parsers import TOOL_PARSERS
 
 ModelKind = Literal["chat", "asr", "tts", "embedding"]
 
@@ -22,6 +24,16 @@ class ModelSpec(BaseModel):
     licence: str = "unknown"
     memory_gb: float = Field(1.0, ge=0, description="resident size counted against the budget")
     fetch: str | None = Field(None, description="name of the bundle scripts/fetch_models.py knows")
+
+    @model_validator(mode="after")
+    def _known_tool_parser(self) -> ModelSpec:
+        """A typo in `options.tool_parser` fails at start-up, not as a 500 on the first tools call."""
+        parser = self.options.get("tool_parser")
+        if parser is not None and parser not in TOOL_PARSERS:
+            raise ValueError(
+                f"model {self.id}: unknown tool_parser '{parser}' (known: {', '.join(TOOL_PARSERS)})"
+            )
+        return self
 
     def resolve_path(self, model_dir: Path) -> Path:
         path = Path(self.path).expanduser()

@@ -6,7 +6,10 @@
         --option gguf_file=SmolLM2-135M-Instruct.Q4_1.gguf
 
 prints throughput (completion tokens/s) and time-to-first-token p50/p95 for each path, and the
-ratios localshang / raw engine (target: throughput >= 0.95x, TTFT p50 within +10%).
+ratios localshang / raw engine (target: throughput >= 0.95x, TTFT p50 within +10%). TTFT is the
+time to the first piece of text (over HTTP: the first chunk carrying content or reasoning, not
+the role-only chunk). --ignore-eos makes every request run to --max-tokens (vLLM's ignore_eos),
+so that each path generates the same number of tokens.
 
     python -m scripts.bench_llm --compare-engines --model qwen2.5-coder-0.5b-instruct \
         --concurrency 1,4,8 --max-tokens 64 [--engines llama.cpp,transformers,vllm]
@@ -91,13 +94,19 @@ class Run:
 
 
 async def direct(
-    backend: ChatBackend, n: int, max_tokens: int, label: str = "engine direct"
+    backend: ChatBackend,
+    n: int,
+    max_tokens: int,
+    label: str = "engine direct",
+    ignore_eos: bool = False,
 ) -> Run:
     prompt = backend.render_chat(PROMPT)
 
     async def one(i: int) -> tuple[float, int, float]:
         start, first, tokens = time.perf_counter(), 0.0, 0
-        options = SamplingOptions(max_tokens=max_tokens, temperature=1.0, seed=i)
+        options = SamplingOptions(
+            max_tokens=max_tokens, temperature=1.0, seed=i, ignore_eos=ignore_eos
+        )
         async for delta in backend.generate(prompt, options):
             if not first and delta.text:
                 first = time.perf_counter() - start
@@ -109,7 +118,9 @@ async def direct(
     return Run.of(label, time.perf_counter() - start, list(results))
 
 
-async def over_http(base_url: str, model: str, n: int, max_tokens: int, label: str) -> Run:
+async def over_http(
+    base_url: str, model: str, n: int, max_tokens: int, label: str, ignore_eos: bool = False
+) -> Run:
     async def one(client: httpx.AsyncClient, i: int) -> tuple[float, int, float]:
         body = {
             "model": model,
@@ -119,6 +130,7 @@ async def over_http(base_url: str, model: str, n: int, max_tokens: int, label: s
             "seed": i,
             "stream": True,
             "stream_options": {"include_usage": True},
+            "ignore_eos": ignore_eos,
         }
         start, first, tokens = time.perf_counter(), 0.0, 0
         async with client.stream("POST", "/v1/chat/completions", json=body) as response:
@@ -126,7 +138,7 @@ async def over_http(base_url: str, model: str, n: int, max_tokens: int, label: s
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
                 chunk = json.loads(line[6:])
-                if chunk["choices"] and chunk["choices"][0]["delta"].get("content") and not first:
+                if chunk["choices"] and _has_text(chunk["choices"][0]["delta"]) and not first:
                     first = time.perf_counter() - start
                 if chunk.get("usage"):
                     tokens = chunk["usage"]["completion_tokens"]
@@ -137,6 +149,12 @@ async def over_http(base_url: str, model: str, n: int, max_tokens: int, label: s
         start = time.perf_counter()
         results = await asyncio.gather(*(one(client, i) for i in range(n)))
     return Run.of(label, time.perf_counter() - start, list(results))
+
+
+def _has_text(delta: dict[str, str | None]) -> bool:
+    """Whether a chat chunk's delta carries text: content, or reasoning (vLLM calls it
+    `reasoning`, localshang `reasoning_content`); the role-only first chunk does not."""
+    return any(delta.get(key) for key in ("content", "reasoning_content", "reasoning"))
 
 
 @contextmanager
@@ -165,6 +183,8 @@ def vllm_own_server(spec: ModelSpec) -> Iterator[str]:
     ]
     if "max_model_len" in spec.options:
         cmd += ["--max-model-len", str(spec.options["max_model_len"])]
+    if "dtype" in spec.options:  # vLLM's "auto" runs a float32 model in bfloat16 on CPU
+        cmd += ["--dtype", str(spec.options["dtype"])]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -184,8 +204,8 @@ def vllm_own_server(spec: ModelSpec) -> Iterator[str]:
         process.wait(timeout=60)
 
 
-def http_run(url: str, model: str, n: int, max_tokens: int, label: str) -> Run:
-    return asyncio.run(over_http(url, model, n, max_tokens, label))
+def http_run(url: str, model: str, n: int, max_tokens: int, label: str, ignore_eos: bool) -> Run:
+    return asyncio.run(over_http(url, model, n, max_tokens, label, ignore_eos))
 
 
 def report(runs: list[Run], baseline: Run) -> None:
@@ -216,7 +236,9 @@ def measure(args: argparse.Namespace, spec: ModelSpec, workdir: Path, concurrenc
     def engine_direct() -> Run:
         async def lend() -> Run:
             async with registry.use(spec.id, kind="chat") as backend:
-                return await direct(backend, concurrency, args.max_tokens)
+                return await direct(
+                    backend, concurrency, args.max_tokens, ignore_eos=args.ignore_eos
+                )
 
         return asyncio.run_coroutine_threadsafe(lend(), server_loop).result()
 
@@ -225,7 +247,9 @@ def measure(args: argparse.Namespace, spec: ModelSpec, workdir: Path, concurrenc
     client = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
     def http(url: str, label: str) -> Run:
-        job = client.submit(http_run, url, spec.id, concurrency, args.max_tokens, label)
+        job = client.submit(
+            http_run, url, spec.id, concurrency, args.max_tokens, label, args.ignore_eos
+        )
         return job.result()
 
     runs: list[Run] = []
@@ -308,7 +332,11 @@ def _dequantise(gguf: Path, folder: Path) -> None:
 
 
 def engine_trial(
-    spec: ModelSpec, concurrencies: list[int], max_tokens: int, results: Connection
+    spec: ModelSpec,
+    concurrencies: list[int],
+    max_tokens: int,
+    ignore_eos: bool,
+    results: Connection,
 ) -> None:
     """In a child process: load `spec` through the registry, then one run per concurrency."""
 
@@ -322,7 +350,7 @@ def engine_trial(
             runs = []
             for n in concurrencies:
                 cpu_before = tree_cpu(os.getpid())
-                runs.append(await direct(backend, n, max_tokens, label=str(n)))
+                runs.append(await direct(backend, n, max_tokens, str(n), ignore_eos))
                 runs[-1].cpu_s = tree_cpu(os.getpid()) - cpu_before
         await registry.close()
         return EngineResult(spec.backend, load_s, runs, idle_gb)
@@ -355,12 +383,16 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def measure_engine(spec: ModelSpec, concurrencies: list[int], max_tokens: int) -> EngineResult:
+def measure_engine(
+    spec: ModelSpec, concurrencies: list[int], max_tokens: int, ignore_eos: bool
+) -> EngineResult:
     """Run engine_trial in a fresh process, sampling its memory; the engine is freed with it."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=engine_trial, args=(spec, concurrencies, max_tokens, sender), name=spec.backend
+        target=engine_trial,
+        args=(spec, concurrencies, max_tokens, ignore_eos, sender),
+        name=spec.backend,
     )
     child.start()
     sender.close()
@@ -419,7 +451,7 @@ def compare_engines(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     results = []
     for spec in specs:
         print(f"{spec.backend}: {spec.path} {spec.options}", flush=True)
-        results.append(measure_engine(spec, args.concurrency, args.max_tokens))
+        results.append(measure_engine(spec, args.concurrency, args.max_tokens, args.ignore_eos))
     compare_report(results, args.max_tokens)
 
 
@@ -445,6 +477,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=_int_list, default=[8], help="e.g. 1,4,8")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--ignore-eos", action="store_true", help="every request runs to --max-tokens"
+    )
     parser.add_argument(
         "--compare-engines", action="store_true", help="the same GGUF on each engine, in turn"
     )

@@ -41,6 +41,7 @@ from server.routers import (
     speech,
     stt,
     text_pipelines,
+    tokenize,
     video,
 )
 from server.security import ContentSecurityPolicy
@@ -52,6 +53,7 @@ ROUTERS = (
     health,
     models,
     chat,
+    tokenize,
     embeddings,
     stt,
     speech,

@@ -16,7 +16,6 @@ from models.chat.base import ChatBackend, SamplingOptions
 from server import sse
 from server.errors import APIError
 from server.schemas.text import (
-    AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
     ChatCompletion,
@@ -32,7 +31,9 @@ from server.schemas.text import (
     now,
 )
 from server.serving_base import Lease, ModelService
+from server.serving_logprobs import chat_logprobs, completion_logprobs
 from server.serving_text_choices import Choice, generate, make_choices, usage_of
+from server.serving_tools import ToolPlan, assistant_message, check_tools, template_messages
 
 
 class TextService(ModelService[ChatBackend]):
@@ -40,16 +41,19 @@ class TextService(ModelService[ChatBackend]):
 
     # --- entry points ---------------------------------------------------------------------
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Any:
+        check_tools(body)
+        logprobs = chat_logprobs(body)
         lease = await self.lease(self.resolve(body.model))
         try:
             backend = lease.backend
-            messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+            messages = template_messages(body.messages)
             if any(m["role"] == "developer" for m in messages):  # OpenAI's newer name for system
                 messages = [
                     m | {"role": "system"} if m["role"] == "developer" else m for m in messages
                 ]
+            tools = ToolPlan.of(body, backend, lease.spec.options)
             try:
-                prompt = backend.render_chat(messages)
+                prompt = backend.render_chat(messages, tools=tools.definitions)
             except Exception as exc:  # templates raise their own errors (e.g. role order)
                 raise APIError(
                     400, f"Cannot apply the chat template: {exc}", param="messages"
@@ -57,9 +61,12 @@ class TextService(ModelService[ChatBackend]):
             options, prompt_tokens = self._options(
                 body, backend, prompt, body.token_limit(), "messages"
             )
-            options = self._with_response_format(body, backend, options)
+            options = tools.constrain(self._with_response_format(body, backend, options))
+            options = replace(options, logprobs=logprobs)
             reasoning = lease.spec.options.get("reasoning_parser") == "deepseek_r1"
             choices = make_choices(prompt, prompt_tokens, body.n, options, reasoning)
+            for choice in choices:
+                choice.tools = tools.stream()
         except BaseException:
             await lease.release()
             raise
@@ -75,10 +82,9 @@ class TextService(ModelService[ChatBackend]):
             choices=[
                 ChatChoice(
                     index=c.index,
-                    message=AssistantMessage(
-                        content=c.text, reasoning_content=c.reasoning if reasoning else None
-                    ),
+                    message=assistant_message(c.text, c.reasoning if reasoning else None, c.tools),
                     finish_reason=c.finish_reason,
+                    logprobs=None if c.logprobs is None else c.logprobs.chat(),
                 )
                 for c in choices
             ],
@@ -86,6 +92,7 @@ class TextService(ModelService[ChatBackend]):
         )
 
     async def complete(self, body: CompletionRequest, request: Request) -> Any:
+        logprobs = completion_logprobs(body)
         lease = await self.lease(self.resolve(body.model))
         try:
             prompts = body.prompts()
@@ -96,6 +103,7 @@ class TextService(ModelService[ChatBackend]):
                 options, prompt_tokens = self._options(
                     body, lease.backend, prompt, body.max_tokens, "prompt"
                 )
+                options = replace(options, logprobs=logprobs)
                 choices += make_choices(
                     prompt, prompt_tokens, body.n, options, False, first_index=i * body.n
                 )
@@ -117,6 +125,7 @@ class TextService(ModelService[ChatBackend]):
                     index=c.index,
                     text=(c.prompt if echo else "") + c.text,
                     finish_reason=c.finish_reason,
+                    logprobs=None if c.logprobs is None else c.logprobs.completion(),
                 )
                 for c in choices
             ],
@@ -154,16 +163,21 @@ class TextService(ModelService[ChatBackend]):
                 param=prompt_param,
                 code="context_length_exceeded",
             )
-        options = SamplingOptions(
-            max_tokens=max_tokens or room,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            seed=body.seed,
-            stop=body.stop_list(),
-            presence_penalty=body.presence_penalty,
-            frequency_penalty=body.frequency_penalty,
-        )
-        return options, prompt_tokens
+        if (extra := body.unsupported_extra()) is not None:
+            raise APIError(
+                400,
+                f"'{extra}' (a vLLM sampling parameter) is not supported by localshang.",
+                param=extra,
+                code="unsupported_parameter",
+            )
+        limit = max_tokens or room
+        if body.min_tokens > limit:
+            raise APIError(
+                400,
+                f"min_tokens ({body.min_tokens}) must be at most max_tokens ({limit}).",
+                param="min_tokens",
+            )
+        return body.to_sampling_options(limit, backend.sampling_defaults), prompt_tokens
 
     @staticmethod
     def _with_response_format(
@@ -176,7 +190,7 @@ class TextService(ModelService[ChatBackend]):
             raise APIError(
                 400,
                 f"response_format '{fmt.type}' needs guided decoding, which the backend of "
-                f"model '{body.model}' does not offer; use a vLLM-served model.",
+                f"model '{body.model}' does not offer.",
                 param="response_format",
                 code="unsupported_response_format",
             )
@@ -223,12 +237,16 @@ class TextService(ModelService[ChatBackend]):
         include_usage: bool,
     ) -> AsyncIterator[str]:
         async with lease:
+            started: set[int] = set()
             try:
-                for choice in choices:
-                    first = chunks.first(choice)
-                    if first is not None:
-                        yield sse.event(first)
                 async for choice, reasoning, content in generate(lease.backend, choices):
+                    # A choice's opening chunk (chat: the role) goes out with its first text,
+                    # after the prompt is processed, as in vLLM: clients time the first token
+                    # from the first chunk.
+                    if choice.index not in started:
+                        started.add(choice.index)
+                        if (first := chunks.first(choice)) is not None:
+                            yield sse.event(first)
                     yield sse.event(chunks.delta(choice, reasoning, content))
                 if include_usage:
                     yield sse.event(chunks.usage(usage_of(choices)))
@@ -273,10 +291,21 @@ class _ChatChunks(_ChunkBuilder):
         return self._chunk([ChatChunkChoice(index=choice.index, delta=delta)])
 
     def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
-        delta = ChatDelta(content=content or None, reasoning_content=reasoning or None)
+        delta = ChatDelta(
+            content=content or None,
+            reasoning_content=reasoning or None,
+            tool_calls=choice.tools.take() if choice.tools is not None else None,
+        )
         # finish_reason is set by the delta that ended the choice, the last one yielded for it
         finish = choice.finish_reason
-        return self._chunk([ChatChunkChoice(index=choice.index, delta=delta, finish_reason=finish)])
+        logprobs = None if choice.logprobs is None else choice.logprobs.chat(unsent=True)
+        return self._chunk(
+            [
+                ChatChunkChoice(
+                    index=choice.index, delta=delta, finish_reason=finish, logprobs=logprobs
+                )
+            ]
+        )
 
     def usage(self, usage: Usage) -> BaseModel:
         return self._chunk([], usage)
@@ -301,8 +330,13 @@ class _CompletionChunks(_ChunkBuilder):
 
     def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
         finish = choice.finish_reason
+        logprobs = None if choice.logprobs is None else choice.logprobs.completion(unsent=True)
         return self._chunk(
-            [CompletionChoice(index=choice.index, text=content, finish_reason=finish)]
+            [
+                CompletionChoice(
+                    index=choice.index, text=content, finish_reason=finish, logprobs=logprobs
+                )
+            ]
         )
 
     def usage(self, usage: Usage) -> BaseModel:

@@ -11,6 +11,8 @@ from models.chat.base import ChatBackend, RequestRejected, SamplingOptions, Text
 from models.chat.reasoning import ReasoningSplitter
 from server.errors import APIError
 from server.schemas.text import Usage
+from server.serving_logprobs import LogprobTrail
+from server.serving_tools import ToolCallStream
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Choice:
     reasoning: str = ""
     completion_tokens: int = 0
     finish_reason: str | None = None
+    tools: ToolCallStream | None = None  # finds the tool calls in the content (ToolPlan.stream)
+    logprobs: LogprobTrail | None = None  # the tokens' log-probabilities, where asked for
 
 
 def make_choices(
@@ -45,6 +49,7 @@ def make_choices(
             prompt_tokens=prompt_tokens if i == 0 else 0,
             options=options if options.seed is None else replace(options, seed=options.seed + i),
             splitter=ReasoningSplitter() if reasoning else None,
+            logprobs=LogprobTrail() if options.logprobs is not None else None,
         )
         for i in range(n)
     ]
@@ -92,8 +97,13 @@ async def generate(
             for choice, delta in merged.values():
                 reasoning, content = _split(choice, delta)
                 choice.completion_tokens = delta.completion_tokens
+                if choice.logprobs is not None:
+                    choice.logprobs.add(delta.logprobs)
                 choice.finish_reason = delta.finish_reason or choice.finish_reason
-                if reasoning or content or delta.finish_reason:
+                calls = choice.tools is not None and choice.tools.has_unsent
+                if choice.tools is not None:
+                    choice.finish_reason = choice.tools.finish_reason(choice.finish_reason)
+                if reasoning or content or calls or delta.finish_reason:
                     yield choice, reasoning, content
     finally:
         for task in tasks:
@@ -123,10 +133,17 @@ def _split(choice: Choice, delta: TextDelta) -> tuple[str, str]:
             content = content.lstrip("\n")
         if not choice.reasoning:
             reasoning = reasoning.lstrip("\n")
+    if choice.tools is not None:
+        content = choice.tools.feed(content, delta.finish_reason)
     choice.reasoning += reasoning
     choice.text += content
     return reasoning, content
 
 
 def _merge(earlier: TextDelta, later: TextDelta) -> TextDelta:
-    return TextDelta(earlier.text + later.text, later.completion_tokens, later.finish_reason)
+    return TextDelta(
+        earlier.text + later.text,
+        later.completion_tokens,
+        later.finish_reason,
+        earlier.logprobs + later.logprobs,
+    )

@@ -127,7 +127,13 @@ class ScriptedChat(ChatBackend):
     def load(cls, spec: ModelSpec, path: Path) -> ScriptedChat:
         return cls(spec.options)
 
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
+    def render_chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> str:
         return json.dumps(list(messages), ensure_ascii=False)
 
     def count_tokens(self, prompt: str) -> int:

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from models.chat.base import SamplingOptions, TextDelta, TextStream
-from models.chat.slots import SlotScheduler
+from models.chat.base import SamplingOptions, StopTokens, TextDelta, TextStream
+from models.chat.hf_grammar import JsonConstraint, JsonGrammars
+from models.chat.hf_sampling import IncrementalDetokenizer, TokenSampler
+from models.chat.logprobs import PendingLogprobs, token_logprob
+from models.chat.slots import BatchStats, SlotScheduler
 
 log = logging.getLogger(__name__)
 
 ATTENTION = "localshang_per_request"
-# Below this, temperature means greedy decoding (as in vLLM): float32 logits divided by a
-# tiny positive temperature overflow to inf, and the probabilities become NaN.
-MIN_TEMPERATURE = 1e-5
 
 
 # --- model plumbing -------------------------------------------------------------------------
@@ -108,96 +108,37 @@ def per_request_attention(
     return torch.cat(rows), None
 
 
-# --- text -----------------------------------------------------------------------------------
-class IncrementalDetokenizer:
-    """Turns a stream of token ids into text pieces without ever splitting a character.
-
-    Decodes only a short window of recent tokens (as vLLM and TGI do), and holds text ending in
-    U+FFFD back until the next tokens complete the multi-byte character.
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
-        self._ids: list[int] = []
-        self._prefix = 0  # start of the decoding window
-        self._read = 0  # tokens up to here have been turned into text
-
-    def push(self, token_id: int) -> str:
-        self._ids.append(token_id)
-        return self._advance(final=False)
-
-    def flush(self) -> str:
-        """Whatever is still held back, at the end of the stream."""
-        return self._advance(final=True)
-
-    def _advance(self, final: bool) -> str:
-        seen = self._decode(self._ids[self._prefix : self._read])
-        text = self._decode(self._ids[self._prefix :])
-        if len(text) <= len(seen) or (text.endswith("\ufffd") and not final):
-            return ""
-        self._prefix, self._read = self._read, len(self._ids)
-        return text[len(seen) :]
-
-    def _decode(self, ids: list[int]) -> str:
-        return str(self._tokenizer.decode(ids, skip_special_tokens=True)) if ids else ""
-
-
 # --- requests and sampling ------------------------------------------------------------------
 @dataclass(eq=False)
 class Request:
     prompt_ids: list[int]
     options: SamplingOptions
+    stops: StopTokens
     deliver: Callable[[TextDelta | BaseException], object]
     cancelled: bool = False  # set by the consumer's side; the scheduler drops the request
     # Scheduler-thread state, filled in at prefill.
     kv: _RequestKV | None = None
-    generator: torch.Generator | None = None
-    token_counts: torch.Tensor | None = None
+    sampler: TokenSampler | None = None
     detokenizer: IncrementalDetokenizer | None = None
-    generated: int = 0
+    grammar: JsonConstraint | None = None  # options.json_schema's matcher
     last_token: int = 0
     text: TextStream = field(init=False)
+    logprobs: PendingLogprobs = field(default_factory=PendingLogprobs)
 
     def __post_init__(self) -> None:
         self.text = TextStream(self.options, self.send)
 
     def send(self, item: TextDelta | BaseException) -> None:
+        if isinstance(item, TextDelta) and (records := self.logprobs.take()):
+            item = replace(item, logprobs=records)
         try:
             self.deliver(item)
         except RuntimeError:  # the consumer's event loop is closed: nobody is listening
             self.cancelled = True
 
-
-def _sample(logits: torch.Tensor, request: Request) -> int:
-    """One token from one row of logits, with the request's own penalties, sampling and seed."""
-    options = request.options
-    if request.token_counts is not None:  # OpenAI penalties, on the tokens generated so far
-        counts = request.token_counts
-        logits = (
-            logits - options.frequency_penalty * counts - options.presence_penalty * (counts > 0)
-        )
-    if options.temperature < MIN_TEMPERATURE:
-        return int(logits.argmax())
-    probs = torch.softmax(logits / options.temperature, dim=-1)
-    if options.top_p < 1:
-        probs, order = probs.sort(descending=True)
-        outside = probs.cumsum(-1) - probs >= options.top_p
-        outside[0] = False  # the likeliest token stays, however small top_p is (even 5e-324)
-        probs = probs.masked_fill(outside, 0.0)
-        return int(order[torch.multinomial(probs, 1, generator=request.generator)])
-    return int(torch.multinomial(probs, 1, generator=request.generator))
-
-
-@dataclass
-class BatchStats:
-    """Counters of the scheduler, for metrics and tests."""
-
-    running: int = 0  # requests in the decode batch now
-    waiting: int = 0  # requests admitted to no batch yet
-    max_batch: int = 0  # most requests ever decoded in one step
-    decode_steps: int = 0
-    completion_tokens: int = 0  # over all requests
-    aborted: int = 0  # requests whose consumer went away before the end
+    def free(self) -> None:
+        """Drop the cache and sampler state now, not when the stream ends."""
+        self.kv = self.sampler = self.grammar = None
 
 
 # --- the scheduler thread -------------------------------------------------------------------
@@ -211,6 +152,7 @@ class Engine:
     batch_invariant: bool
     device: torch.device
     threads: int | None  # torch CPU threads of the scheduler thread; None leaves torch's setting
+    grammars: JsonGrammars  # compiles the requests' JSON schemas
     stats: BatchStats = field(default_factory=BatchStats)
 
 
@@ -240,18 +182,21 @@ class Scheduler(SlotScheduler[Request]):
     def _prefill(self, request: Request) -> bool:
         """Run the prompt alone through the model and sample the first token; True if it goes on."""
         engine = self._engine
+        options = request.options
         try:
             request.kv = _RequestKV(engine.model.config.num_hidden_layers)
-            request.generator = torch.Generator(device=engine.device)
-            if request.options.seed is None:
-                request.generator.seed()
-            else:
-                request.generator.manual_seed(request.options.seed)
-            if request.options.presence_penalty or request.options.frequency_penalty:
-                request.token_counts = torch.zeros(
-                    engine.model.config.vocab_size, device=engine.device
-                )
-            request.detokenizer = IncrementalDetokenizer(engine.tokenizer)
+            request.sampler = TokenSampler(
+                options,
+                request.stops,
+                request.prompt_ids,
+                engine.model.config.vocab_size,
+                engine.device,
+            )
+            request.detokenizer = IncrementalDetokenizer(
+                engine.tokenizer, options.skip_special_tokens, options.spaces_between_special_tokens
+            )
+            if options.json_schema is not None:
+                request.grammar = engine.grammars.constraint(options.json_schema)
             positions = list(range(len(request.prompt_ids)))
             logits = self._forward([request], [request.prompt_ids], [positions])
             return self._advance(request, logits[0])
@@ -317,27 +262,48 @@ class Scheduler(SlotScheduler[Request]):
     def _advance(self, request: Request, logits: torch.Tensor) -> bool:
         """Sample the request's next token and send the text it makes safe; False when finished."""
         engine = self._engine
-        assert request.detokenizer is not None and request.kv is not None
+        sampler, detokenizer = request.sampler, request.detokenizer
+        assert sampler is not None and detokenizer is not None and request.kv is not None
         if request.cancelled:
             engine.stats.aborted += 1
-            request.kv = request.token_counts = None
+            request.free()
             return False
-        token = _sample(logits, request)
-        request.generated += 1
+        grammar = request.grammar
+        if grammar is not None:
+            grammar.mask(logits)
+        token = sampler.sample(logits)
+        if grammar is not None:
+            grammar.accept(token)
         request.last_token = token
         engine.stats.completion_tokens += 1
-        if request.token_counts is not None:
-            request.token_counts[token] += 1
-        detokenizer = request.detokenizer
-        if token in engine.eos_ids:
-            going = request.text.finish("stop", request.generated, detokenizer.flush())
+        # a grammar ends with a stop token, which ignore_eos may not count as one
+        if token in request.stops.ends or (grammar is not None and grammar.terminated):
+            # the stop token's own text only where the request asks for it (as in vLLM)
+            own = detokenizer.push(token) if request.options.include_stop_str_in_output else ""
+            tail = request.logprobs.crediting(detokenizer.flush)()
+            self._record(request, logits, token, own or self._token_text(token))
+            going = request.text.finish("stop", sampler.generated, own + tail)
         else:
+            piece = detokenizer.push(token)
+            self._record(request, logits, token, piece)
             going = request.text.add(
-                detokenizer.push(token),
-                request.generated,
+                piece,
+                sampler.generated,
                 out_of_room=request.kv.length + 1 >= engine.context_length,
-                flush=detokenizer.flush,
+                flush=request.logprobs.crediting(detokenizer.flush),
             )
         if not going:
-            request.kv = request.token_counts = None  # free the cache now, not when the stream ends
+            request.free()
         return going
+
+    def _record(self, request: Request, logits: torch.Tensor, token: int, text: str) -> None:
+        """The token's log-probabilities, where the request asks for them (see logprobs.py: the
+        distribution before sampling's own changes; `logits` is only grammar-masked here)."""
+        top = request.options.logprobs
+        if top is not None:
+            row = logits.cpu().numpy()
+            request.logprobs.add(token_logprob(row, token, text, top, self._token_text))
+
+    def _token_text(self, token: int) -> str:
+        """A token's text on its own, special tokens written out (vLLM's decoded_token)."""
+        return str(self._engine.tokenizer.decode([token], skip_special_tokens=False))

@@ -15,26 +15,29 @@ import functools
 import json
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from models.chat.base import (
     ChatBackend,
     Delivery,
-    RequestRejected,
     SamplingOptions,
+    StopTokens,
     TextDelta,
     TextStream,
     check_request,
+    check_token_ids,
+    end_of_sequence_ids,
+    generation_defaults,
     relay,
 )
-from models.chat.hf_batching import MIN_TEMPERATURE, BatchStats
-from models.chat.slots import SlotScheduler
+from models.chat.llamacpp_sampling import logits_row, sampler_chain
+from models.chat.logprobs import PendingLogprobs, token_logprob
+from models.chat.slots import BatchStats, SlotScheduler
 from models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,6 @@ _engine_log = logging.getLogger("llama.cpp")
 
 # ggml.h: DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (a line continued); the rest is debug chatter
 _LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
-_RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp draws a random seed
 
 
 @llama_cpp.llama_log_callback
@@ -55,6 +57,7 @@ def _route_engine_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> No
 class _Request:
     prompt_ids: list[int]
     options: SamplingOptions
+    stops: StopTokens
     sampler: Any  # llama_sampler_p chain, owned by the scheduler once submitted
     deliver: Any
     cancelled: bool = False
@@ -66,11 +69,14 @@ class _Request:
     # bytes to text; a character split over tokens stays inside the decoder until it is whole
     decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
     text: TextStream = field(init=False)
+    logprobs: PendingLogprobs = field(default_factory=PendingLogprobs)
 
     def __post_init__(self) -> None:
         self.text = TextStream(self.options, self.send)
 
     def send(self, item: TextDelta | BaseException) -> None:
+        if isinstance(item, TextDelta) and (records := self.logprobs.take()):
+            item = replace(item, logprobs=records)
         try:
             self.deliver(item)
         except RuntimeError:  # the consumer's event loop is closed: nobody is listening
@@ -152,15 +158,35 @@ class _Scheduler(SlotScheduler[_Request]):
         if request.cancelled:
             self._b.stats.aborted += 1
             return False
+        options = request.options
+        top, row = options.logprobs, None
+        if top is not None:  # before min_tokens edits the logits, as vLLM's raw logprobs
+            row = logits_row(self._b.ctx, index, llama_cpp.llama_vocab_n_tokens(self._b.vocab))
+        held = request.stops.held_now(request.generated, options)
+        if held:  # min_tokens: llama_sampler_sample reads the logits where llama_decode left them
+            logits = llama_cpp.llama_get_logits_ith(self._b.ctx, index)
+            for held_token in held:
+                logits[held_token] = float("-inf")
         token = llama_cpp.llama_sampler_sample(request.sampler, self._b.ctx, index)
         request.generated += 1
         request.last_token = token
         self._b.stats.completion_tokens += 1
-        flush = functools.partial(request.decoder.decode, b"", final=True)
-        if llama_cpp.llama_vocab_is_eog(self._b.vocab, token):
-            return request.text.finish("stop", request.generated, flush())
+        piece = self._b.piece(token, not options.skip_special_tokens)
+        flush = request.logprobs.crediting(
+            functools.partial(request.decoder.decode, b"", final=True)
+        )
+        stop = token in request.stops.ends
+        # the stop token's own text only where the request asks for it (as in vLLM)
+        keep = options.include_stop_str_in_output or not stop
+        text = request.decoder.decode(piece) if keep else ""
+        tail = flush() if stop else ""  # before the stop token's record: not its text
+        if row is not None and top is not None:  # a stop token's entry shows its own text
+            shown = self._b._token_text(token) if stop and not text else text
+            request.logprobs.add(token_logprob(row, token, shown, top, self._b._token_text))
+        if stop:
+            return request.text.finish("stop", request.generated, text + tail)
         return request.text.add(
-            request.decoder.decode(self._b.piece(token)),
+            text,
             request.generated,
             out_of_room=request.position + 1 >= self._b.context_length,
             flush=flush,
@@ -195,10 +221,19 @@ class LlamaCppChat(ChatBackend):
       n_gpu_layers    layers offloaded to a GPU in a CUDA/Metal build (default 0)
       use_extra_bufts llama.cpp's repacked CPU weight layouts (default true)
       chat_template   a Jinja chat template replacing the one in the GGUF
-    Sampling: temperature (below 1e-5 greedy), top_p after temperature as in vLLM, seed,
-    presence/frequency penalties over the generated tokens, stop strings; `json_schema` is
-    enforced with a llama.cpp grammar compiled from the schema (string length limits above 64
-    characters are left to max_tokens: see _short_limits_only).
+    Sampling: every SamplingOptions field, as vLLM applies it (see sampler_chain); min_tokens
+    masks the stop ids in the logits. `json_schema` is enforced with a llama.cpp grammar
+    compiled from the schema (string length limits above 64 characters are left to max_tokens).
+    logprobs are the model's raw ones (models/chat/logprobs.py), but taken before the grammar:
+    under a JSON schema they still give the tokens it forbids their share (vLLM's do not).
+    Special tokens are written as their bare text (skip_special_tokens false): no spaces around
+    them whatever spaces_between_special_tokens says, which is what vLLM's detokenizer gives for
+    byte-level BPE vocabularies (Qwen, Llama 3) either way.
+    A generation ends where vLLM's would for the same model: at the GGUF's EOS and end-of-turn
+    tokens and the eos_token_id of a generation_config.json beside the file (not at the other
+    tokens llama.cpp counts as end-of-generation, e.g. Qwen's <|endoftext|> and fill-in-the-
+    middle tokens, which vLLM serving the GGUF does not stop at). generation_config.json's
+    sampling fields become sampling_defaults.
     """
 
     supports_json_schema = True
@@ -236,7 +271,15 @@ class LlamaCppChat(ChatBackend):
             raise ValueError(f"llama.cpp could not create a context for {gguf}")
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.stats = BatchStats()
-        self._formatter = self._chat_formatter(options.get("chat_template"))
+        generation_config = _generation_config(gguf)
+        self.sampling_defaults = generation_defaults(generation_config)
+        eot = llama_cpp.llama_vocab_eot(self.vocab)
+        self.eos_ids = end_of_sequence_ids(llama_cpp.llama_vocab_eos(self.vocab), generation_config)
+        self.eos_ids |= {eot} if eot >= 0 else set()
+        self._formatters = {
+            opened: self._chat_formatter(options.get("chat_template"), opened)
+            for opened in (True, False)
+        }
         self._scheduler = _Scheduler(self, spec.id)
 
     @classmethod
@@ -244,7 +287,9 @@ class LlamaCppChat(ChatBackend):
         return cls(spec, path)
 
     # --- text ---------------------------------------------------------------------------
-    def _chat_formatter(self, template: str | None) -> Jinja2ChatFormatter | None:
+    def _chat_formatter(
+        self, template: str | None, add_generation_prompt: bool
+    ) -> Jinja2ChatFormatter | None:
         template = template or self._metadata("tokenizer.chat_template")
         if not template:
             return None
@@ -254,6 +299,7 @@ class LlamaCppChat(ChatBackend):
             template=template,
             bos_token=self._token_text(bos) if bos >= 0 else "",
             eos_token=self._token_text(eos) if eos >= 0 else "",
+            add_generation_prompt=add_generation_prompt,
         )
 
     def _metadata(self, key: str) -> str | None:
@@ -276,78 +322,69 @@ class LlamaCppChat(ChatBackend):
             n = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -n, 0, special)
         return buffer.raw[:n]
 
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        if self._formatter is None:
+    def render_chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> str:
+        formatter = self._formatters[add_generation_prompt]
+        if formatter is None:
             raise ValueError("the model has no chat template; set the chat_template option")
-        return self._formatter(messages=list(messages)).prompt  # type: ignore[arg-type]
+        rendered = formatter(messages=list(messages), tools=list(tools) if tools else None)  # type: ignore[arg-type]
+        return rendered.prompt
 
     def _encode(self, prompt: str) -> list[int]:
-        # Special tokens in the text (<|im_start|> from the chat template) are parsed as such;
-        # a BOS is added where the model wants one and the prompt does not start with it.
-        data = prompt.encode("utf-8")
+        # A BOS is added where the model wants one and the prompt does not start with it.
         add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         bos = llama_cpp.llama_vocab_bos(self.vocab)
         if add_bos and bos >= 0 and prompt.startswith(self._token_text(bos)):
             add_bos = False
-        capacity = len(data) + 8
-        tokens = (llama_cpp.llama_token * capacity)()
-        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), tokens, capacity, add_bos, True)
-        if n < 0:
-            raise ValueError(f"llama.cpp could not tokenize the prompt ({n})")
-        return list(tokens[:n])
+        return self.tokenize(prompt, add_bos)
 
     def count_tokens(self, prompt: str) -> int:
         return len(self._encode(prompt))
 
-    # --- generation ---------------------------------------------------------------------
-    def _sampler(self, options: SamplingOptions) -> Any:
-        """A llama.cpp sampler chain carrying this request's grammar, penalties, sampling and seed."""
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        try:
-            if options.json_schema is not None:
-                grammar = _grammar_of(options.json_schema)
-                sampler = llama_cpp.llama_sampler_init_grammar(
-                    self.vocab, grammar.encode(), b"root"
-                )
-                if not sampler:
-                    raise RequestRejected(
-                        "llama.cpp cannot compile a grammar from this JSON schema"
-                    )
-                llama_cpp.llama_sampler_chain_add(chain, sampler)
-            if options.presence_penalty or options.frequency_penalty:
-                llama_cpp.llama_sampler_chain_add(
-                    chain,
-                    llama_cpp.llama_sampler_init_penalties(
-                        llama_cpp.llama_vocab_n_tokens(self.vocab),
-                        options.max_tokens,
-                        1.0,
-                        options.frequency_penalty,
-                        options.presence_penalty,
-                    ),
-                )
-            if options.temperature < MIN_TEMPERATURE:
-                llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-                return chain
-            llama_cpp.llama_sampler_chain_add(
-                chain, llama_cpp.llama_sampler_init_temp(options.temperature)
-            )
-            if options.top_p < 1:
-                llama_cpp.llama_sampler_chain_add(
-                    chain, llama_cpp.llama_sampler_init_top_p(options.top_p, 1)
-                )
-            seed = _RANDOM_SEED if options.seed is None else options.seed % _RANDOM_SEED
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
-            return chain
-        except BaseException:
-            llama_cpp.llama_sampler_free(chain)
-            raise
+    def tokenize(self, text: str, add_special_tokens: bool) -> list[int]:
+        # Special tokens in the text (<|im_start|> from the chat template) are parsed as such.
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        tokens = (llama_cpp.llama_token * capacity)()
+        n = llama_cpp.llama_tokenize(
+            self.vocab, data, len(data), tokens, capacity, add_special_tokens, True
+        )
+        if n < 0:
+            raise ValueError(f"llama.cpp could not tokenize the text ({n})")
+        return list(tokens[:n])
 
+    def detokenize(self, ids: Sequence[int]) -> str:
+        # llama.cpp aborts the process on an id outside its vocabulary
+        check_token_ids(ids, llama_cpp.llama_vocab_n_tokens(self.vocab))
+        tokens = (llama_cpp.llama_token * len(ids))(*ids)
+        size = 16 * len(ids) + 16
+        for _ in range(2):  # a negative answer is the size the text needs
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_detokenize(self.vocab, tokens, len(ids), buffer, size, False, True)
+            if n >= 0:
+                return buffer.raw[:n].decode("utf-8", "replace")
+            size = -n
+        raise ValueError(f"llama.cpp could not detokenize the ids ({n})")
+
+    def token_strings(self, ids: Sequence[int]) -> list[str]:
+        check_token_ids(ids, llama_cpp.llama_vocab_n_tokens(self.vocab))
+        return [llama_cpp.llama_vocab_get_text(self.vocab, token).decode() for token in ids]
+
+    # --- generation ---------------------------------------------------------------------
     def generate(self, prompt: str, options: SamplingOptions) -> AsyncGenerator[TextDelta, None]:
         # runs on the stream's first step, so a bad prompt fails there, as a stream error
         def start(deliver: Delivery) -> _Request:
             prompt_ids = self._encode(prompt)
-            check_request(prompt_ids, self.context_length, options)
-            request = _Request(prompt_ids, options, self._sampler(options), deliver)
+            n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+            check_request(prompt_ids, self.context_length, options, n_vocab)
+            stops = StopTokens.of(self.eos_ids, options)
+            sampler = sampler_chain(self.vocab, options, prompt_ids, self.context_length)
+            request = _Request(prompt_ids, options, stops, sampler, deliver)
             self._scheduler.submit(request)
             return request
 
@@ -370,50 +407,7 @@ def _gguf_file(path: Path, name: str | None) -> Path:
     return found[0]
 
 
-def _grammar_of(schema: dict[str, Any]) -> str:
-    """The GBNF grammar of a JSON schema. Only local `#/...` references: llama-cpp-python's
-    converter would fetch any other `$ref` over HTTP, and nothing here may reach a network."""
-    if any(not ref.startswith("#") for ref in _refs(schema)):
-        raise RequestRejected("a JSON schema $ref must point inside the schema ('#/...')")
-    try:
-        return str(json_schema_to_gbnf(json.dumps(_short_limits_only(schema))))
-    except (
-        AssertionError,  # the converter's way of saying a reference does not resolve
-        ValueError,
-        KeyError,
-        TypeError,
-        RecursionError,
-        NotImplementedError,
-    ) as exc:
-        raise RequestRejected(f"this JSON schema cannot be enforced: {exc}") from exc
-
-
-_MAX_GRAMMAR_LENGTH = 64
-
-
-def _short_limits_only(node: Any) -> Any:
-    """The schema without string length limits above 64: the converter spells a limit of n as n
-    nested optional rules, and llama.cpp's grammar parser fails on thousands of them. Longer
-    strings are bounded by max_tokens instead (pipelines validate the result afterwards)."""
-    if isinstance(node, list):
-        return [_short_limits_only(value) for value in node]
-    if not isinstance(node, dict):
-        return node
-    return {
-        key: _short_limits_only(value)
-        for key, value in node.items()
-        if not (
-            key in ("maxLength", "minLength")
-            and isinstance(value, int)
-            and value > _MAX_GRAMMAR_LENGTH
-        )
-    }
-
-
-def _refs(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
-        return own + [ref for value in node.values() for ref in _refs(value)]
-    if isinstance(node, list):
-        return [ref for value in node for ref in _refs(value)]
-    return []
+def _generation_config(gguf: Path) -> dict[str, Any]:
+    """The generation_config.json beside the GGUF, if any (GGUF files carry none of their own)."""
+    path = gguf.parent / "generation_config.json"
+    return dict(json.loads(path.read_text())) if path.is_file() else {}

@@ -6,6 +6,7 @@ import queue
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from models.chat.base import TextDelta
@@ -21,6 +22,18 @@ class SlotStats(Protocol):
     waiting: int
     running: int
     aborted: int
+
+
+@dataclass
+class BatchStats:
+    """Counters of a CPU engine's scheduler, for metrics and tests."""
+
+    running: int = 0  # requests in the decode batch now
+    waiting: int = 0  # requests admitted to no batch yet
+    max_batch: int = 0  # most requests ever decoded in one step
+    decode_steps: int = 0
+    completion_tokens: int = 0  # over all requests
+    aborted: int = 0  # requests whose consumer went away before the end
 
 
 R = TypeVar("R", bound=SlotRequest)

@@ -17,18 +17,17 @@ from models.chat.base import (
     ChatBackend,
     Delivery,
     SamplingOptions,
+    StopTokens,
     TextDelta,
     check_request,
+    check_token_ids,
+    end_of_sequence_ids,
+    generation_defaults,
     relay,
 )
-from models.chat.hf_batching import (
-    ATTENTION,
-    BatchStats,
-    Engine,
-    Request,
-    Scheduler,
-    per_request_attention,
-)
+from models.chat.hf_batching import ATTENTION, Engine, Request, Scheduler, per_request_attention
+from models.chat.hf_grammar import JsonGrammars
+from models.chat.slots import BatchStats
 from models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -73,8 +72,15 @@ class TransformersChat(ChatBackend):
                       least 1: with every core in torch's pool, the event loop thread that
                       streams the tokens stalls each step; on a busy 2-core machine 2 threads
                       ran 5-25x slower than 1). torch applies it to threads started later too.
+      disable_any_whitespace  guided JSON without whitespace between its tokens (vLLM's
+                      structured-outputs option of that name; default false)
     Other options (e.g. reasoning_parser) belong to the server and are ignored here.
-    presence_penalty and frequency_penalty count the generated tokens only (as vLLM does).
+    Sampling follows vLLM (see TokenSampler), every SamplingOptions field included: presence
+    and frequency penalties count the generated tokens only, the repetition penalty the prompt's
+    too. `json_schema` is enforced with an xgrammar grammar (see hf_grammar); logprobs are those
+    of the model's logits (see models/chat/logprobs.py).
+    A generation ends at the tokenizer's EOS or any eos_token_id of generation_config.json,
+    the ids vLLM stops at; the sampling fields generation_config sets become sampling_defaults.
 
     Determinism: the same prompt with the same seed (or temperature 0) gives the same text,
     whatever other requests run beside it: each prompt is prefilled alone, attention reads only
@@ -84,10 +90,19 @@ class TransformersChat(ChatBackend):
     Only full-attention decoder models are supported (not sliding-window layers).
     """
 
-    supports_json_schema = False
+    supports_json_schema = True
 
-    def __init__(self, engine: Engine, tokenizer: Any, chat_template: str | None, name: str):
+    def __init__(
+        self,
+        engine: Engine,
+        tokenizer: Any,
+        chat_template: str | None,
+        name: str,
+        sampling_defaults: dict[str, float] | None = None,
+    ):
         self.context_length = engine.context_length
+        self.sampling_defaults = sampling_defaults or {}
+        self._vocab_size = int(engine.model.config.vocab_size)
         self._engine = engine
         self._tokenizer = tokenizer
         self._chat_template = chat_template
@@ -117,14 +132,15 @@ class TransformersChat(ChatBackend):
                 f"layer types {sorted(layer_types)} are not supported by the transformers "
                 "backend (full attention only); serve this model with vllm"
             )
-        eos = model.generation_config.eos_token_id
-        eos_ids = {*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id} - {None}
+        generation_config = model.generation_config.to_diff_dict()
+        eos_ids = end_of_sequence_ids(tokenizer.eos_token_id, model.generation_config.to_dict())
         if not eos_ids:
             raise ValueError("the model names no end-of-sequence token")
+        thread_tokenizer = copy.deepcopy(tokenizer)
         engine = Engine(
             model=model,
-            tokenizer=copy.deepcopy(tokenizer),
-            eos_ids=frozenset(int(i) for i in eos_ids),
+            tokenizer=thread_tokenizer,
+            eos_ids=eos_ids,
             context_length=int(
                 options.get("context_length") or model.config.max_position_embeddings
             ),
@@ -132,23 +148,45 @@ class TransformersChat(ChatBackend):
             batch_invariant=bool(options.get("batch_invariant", True)),
             device=device,
             threads=_threads(options.get("threads"), device),
+            grammars=JsonGrammars(
+                thread_tokenizer,
+                int(model.config.vocab_size),
+                eos_ids,
+                any_whitespace=not options.get("disable_any_whitespace", False),
+            ),
         )
         if engine.max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
-        return cls(engine, tokenizer, options.get("chat_template"), spec.id)
+        return cls(
+            engine,
+            tokenizer,
+            options.get("chat_template"),
+            spec.id,
+            generation_defaults(generation_config),
+        )
 
     @property
     def stats(self) -> BatchStats:
         """A snapshot of the scheduler's counters."""
         return replace(self._engine.stats)
 
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
+    def render_chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> str:
         template = self._chat_template or self._tokenizer.chat_template
         if not template:
             raise ValueError("the model has no chat template; set the chat_template option")
         return str(
             self._tokenizer.apply_chat_template(
-                list(messages), chat_template=template, add_generation_prompt=True, tokenize=False
+                list(messages),
+                chat_template=template,
+                add_generation_prompt=add_generation_prompt,
+                tokenize=False,
+                tools=list(tools) if tools else None,
             )
         )
 
@@ -161,12 +199,24 @@ class TransformersChat(ChatBackend):
     def count_tokens(self, prompt: str) -> int:
         return len(self._encode(prompt))
 
+    def tokenize(self, text: str, add_special_tokens: bool) -> list[int]:
+        return list(self._tokenizer(text, add_special_tokens=add_special_tokens).input_ids)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        check_token_ids(ids, self._vocab_size)
+        return str(self._tokenizer.decode(list(ids)))
+
+    def token_strings(self, ids: Sequence[int]) -> list[str]:
+        check_token_ids(ids, self._vocab_size)
+        return list(self._tokenizer.convert_ids_to_tokens(list(ids)))
+
     def generate(self, prompt: str, options: SamplingOptions) -> AsyncGenerator[TextDelta, None]:
         # runs on the stream's first step, so a bad prompt fails there, as a stream error
         def start(deliver: Delivery) -> Request:
             prompt_ids = self._encode(prompt)
-            check_request(prompt_ids, self.context_length, options)
-            request = Request(prompt_ids, options, deliver)
+            check_request(prompt_ids, self.context_length, options, self._vocab_size)
+            stops = StopTokens.of(self._engine.eos_ids, options)
+            request = Request(prompt_ids, options, stops, deliver)
             self._scheduler.submit(request)
             return request
 

@@ -17,6 +17,7 @@ from typing import Any
 from vllm import AsyncEngineArgs, SamplingParams
 from vllm.exceptions import VLLMClientError
 from vllm.inputs import tokens_input
+from vllm.outputs import CompletionOutput
 from vllm.platforms import current_platform
 from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 from vllm.v1.engine.async_llm import AsyncLLM
@@ -27,7 +28,10 @@ from models.chat.base import (
     RequestRejected,
     SamplingOptions,
     TextDelta,
+    check_token_ids,
+    generation_defaults,
 )
+from models.chat.logprobs import TokenLogprob, TopLogprob
 from models.offline import enforce_offline
 from models.spec import ModelSpec
 
@@ -51,6 +55,7 @@ KNOWN_OPTIONS = (
     "engine_args",
     "chat_template",
     "reasoning_parser",
+    "tool_parser",
 )
 CPU_DEFAULT_KV_CACHE_GB = 1.0
 
@@ -77,6 +82,7 @@ class VLLMChat(ChatBackend):
             {backend: xgrammar, disable_any_whitespace: true}` for compact guided JSON.
         chat_template: a Jinja chat template replacing the tokenizer's own.
         reasoning_parser: read by the server (it splits `<think>` itself); ignored here.
+        tool_parser: read by the server (it finds the tool calls itself); ignored here.
 
     The engine core and its model worker run in child processes (vLLM's default
     VLLM_ENABLE_V1_MULTIPROCESSING=1); this process keeps only the tokenizer and the
@@ -87,6 +93,10 @@ class VLLMChat(ChatBackend):
 
     `load` may run in a worker thread: vLLM then starts its output-handler task lazily, on the
     event loop of the first `generate`. Every later request must come from that same loop.
+
+    Every SamplingOptions field goes to vLLM's SamplingParams as it is; the engine adds the
+    model's end-of-sequence ids (tokenizer EOS + generation_config.json's eos_token_id) itself.
+    sampling_defaults are the generation_config's, read the way vLLM's server reads them.
     """
 
     supports_json_schema = True
@@ -97,6 +107,8 @@ class VLLMChat(ChatBackend):
         self._chat_template = chat_template
         self._tokenizer = engine.get_tokenizer()
         self.context_length = int(engine.model_config.max_model_len)
+        self.sampling_defaults = generation_defaults(engine.model_config.get_diff_sampling_param())
+        self._vocab_size = int(engine.model_config.get_vocab_size())
         # Token ids the tokenizer puts in front of every text (a BOS for Llama-style ones).
         self._prefix = list(self._tokenizer.encode("", add_special_tokens=True))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,14 +138,32 @@ class VLLMChat(ChatBackend):
             raise
 
     # --- prompts --------------------------------------------------------------------------
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
+    def render_chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> str:
         text = self._tokenizer.apply_chat_template(
             list(messages),
             tokenize=False,
-            add_generation_prompt=True,
+            add_generation_prompt=add_generation_prompt,
             chat_template=self._chat_template,  # None: the tokenizer's own
+            tools=list(tools) if tools else None,
         )
         return str(text)
+
+    def tokenize(self, text: str, add_special_tokens: bool) -> list[int]:
+        return list(self._tokenizer.encode(text, add_special_tokens=add_special_tokens))
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        check_token_ids(ids, self._vocab_size)
+        return str(self._tokenizer.decode(list(ids)))
+
+    def token_strings(self, ids: Sequence[int]) -> list[str]:
+        check_token_ids(ids, self._vocab_size)
+        return list(self._tokenizer.convert_ids_to_tokens(list(ids)))
 
     def count_tokens(self, prompt: str) -> int:
         return len(self._encode(prompt))
@@ -156,6 +186,8 @@ class VLLMChat(ChatBackend):
         if engine is None:
             raise RuntimeError(f"model '{self._model_id}' was unloaded")
         self._check_loop()
+        # vLLM would index its logits with them
+        check_token_ids(options.stop_token_ids, self._vocab_size, "stop_token_ids")
         ids = await asyncio.to_thread(self._encode, prompt)
         request_id = f"{self._model_id}-{uuid.uuid4().hex}"
         stream = engine.generate(
@@ -170,8 +202,9 @@ class VLLMChat(ChatBackend):
                     completion = output.outputs[0]
                     completion_tokens += len(completion.token_ids)
                     finish = _finish_reason(completion.finish_reason) if output.finished else None
-                    if completion.text or finish:
-                        yield TextDelta(completion.text, completion_tokens, finish)
+                    records = _logprobs_of(completion, options.logprobs)
+                    if completion.text or finish or records:
+                        yield TextDelta(completion.text, completion_tokens, finish, records)
                     if output.finished:
                         return
             except VLLMClientError as exc:  # the request itself is bad (e.g. an unusable schema)
@@ -257,13 +290,45 @@ def sampling_params(options: SamplingOptions) -> SamplingParams:
         max_tokens=options.max_tokens,
         temperature=options.temperature,
         top_p=options.top_p,
+        top_k=options.top_k,
+        min_p=options.min_p,
         seed=options.seed,
         stop=list(options.stop) or None,
+        stop_token_ids=list(options.stop_token_ids) or None,
         presence_penalty=options.presence_penalty,
         frequency_penalty=options.frequency_penalty,
+        repetition_penalty=options.repetition_penalty,
+        min_tokens=options.min_tokens,
+        ignore_eos=options.ignore_eos,
+        skip_special_tokens=options.skip_special_tokens,
+        spaces_between_special_tokens=options.spaces_between_special_tokens,
+        include_stop_str_in_output=options.include_stop_str_in_output,
         structured_outputs=structured,
+        logprobs=options.logprobs,
         output_kind=RequestOutputKind.DELTA,
     )
+
+
+def _logprobs_of(completion: CompletionOutput, top: int | None) -> tuple[TokenLogprob, ...]:
+    """Our records of the new tokens' logprobs: each step of vLLM's holds the sampled token and
+    the `top` likeliest ones (ranked from 1), each with its decoded text."""
+    if top is None or completion.logprobs is None:
+        return ()
+    records = []
+    for i, token in enumerate(completion.token_ids):
+        step = completion.logprobs[i]
+        best = sorted(
+            (p for p in step.values() if p.rank is not None and p.rank <= top),
+            key=lambda p: p.rank or 0,
+        )
+        records.append(
+            TokenLogprob(
+                step[token].decoded_token or "",
+                step[token].logprob,
+                tuple(TopLogprob(p.decoded_token or "", p.logprob) for p in best),
+            )
+        )
+    return tuple(records)
 
 
 def _finish_reason(reason: str | None) -> FinishReason:

@@ -330,3 +330,95 @@ async def test_chat_api_on_llamacpp_honours_a_json_schema_response_format(
         )
         assert bad.status_code == 400, bad.text
         assert bad.json()["error"]["type"] == "invalid_request_error"
+
+
+# --- vLLM's sampling extras and stop behaviour -----------------------------------------------
+IM_END, END_OF_TEXT = 151645, 151643
+
+
+@session_loop
+async def test_generation_ends_where_vllm_ends_it_at_im_end_not_at_endoftext(
+    backend: LlamaCppChat,
+) -> None:
+    # llama.cpp counts <|endoftext|> and the fill-in-the-middle tokens as end-of-generation
+    # too; vLLM stops at the tokenizer's EOS and generation_config's (none beside this GGUF)
+    assert backend.eos_ids == {IM_END}
+    prompt = chat(backend, "Say hi.")
+    shown = {"temperature": 0, "skip_special_tokens": False}
+    through = await deltas(backend, prompt, max_tokens=30, ignore_eos=True, **shown)
+    assert (through[-1].finish_reason, through[-1].completion_tokens) == ("length", 30)
+    text = "".join(d.text for d in through)
+    assert "<|im_end|>" in text and "<|endoftext|>" in text  # generated on, through both
+    at_end_of_text = await text_of(
+        backend,
+        prompt,
+        max_tokens=30,
+        ignore_eos=True,
+        stop_token_ids=(END_OF_TEXT,),
+        include_stop_str_in_output=True,
+        **shown,
+    )
+    assert at_end_of_text == text[: text.index("<|endoftext|>") + len("<|endoftext|>")]
+
+
+@session_loop
+async def test_min_tokens_holds_the_end_back_and_a_stop_token_id_ends_the_text(
+    backend: LlamaCppChat,
+) -> None:
+    prompt = chat(backend, "Say hi.")
+    plain = await deltas(backend, prompt, max_tokens=40, temperature=0)
+    ended_at = plain[-1].completion_tokens
+    assert plain[-1].finish_reason == "stop" and ended_at < 20
+    longer = await deltas(backend, prompt, max_tokens=40, temperature=0, min_tokens=ended_at + 8)
+    assert longer[-1].completion_tokens >= ended_at + 8
+    text = "".join(d.text for d in plain)
+    (exclamation,) = backend.tokenize("!", add_special_tokens=False)
+    options: dict[str, Any] = {"max_tokens": 40, "temperature": 0}
+    cut = await text_of(backend, prompt, stop_token_ids=(exclamation,), **options)
+    kept = await text_of(
+        backend, prompt, stop_token_ids=(exclamation,), include_stop_str_in_output=True, **options
+    )
+    assert (cut, kept) == (text[: text.index("!")], text[: text.index("!") + 1])
+
+
+@session_loop
+async def test_top_k_one_and_min_p_one_are_greedy_and_repetition_penalty_changes_the_text(
+    backend: LlamaCppChat,
+) -> None:
+    prompt = chat(backend, "Repeat the word 'bamboo' twenty times.")
+    greedy = await text_of(backend, prompt, max_tokens=24, temperature=0)
+    sampled: dict[str, Any] = {"max_tokens": 24, "temperature": 1.5, "seed": 7}
+    assert await text_of(backend, prompt, top_k=1, **sampled) == greedy
+    assert await text_of(backend, prompt, min_p=1.0, **sampled) == greedy
+    penalised = await text_of(backend, prompt, max_tokens=24, temperature=0, repetition_penalty=1.8)
+    assert penalised != greedy
+    assert penalised.lower().count("bamboo") < greedy.lower().count("bamboo")
+
+
+@session_loop
+async def test_tokenize_equals_llama_cpps_own_tokenizer_and_detokenize_inverts_it(
+    app_client: AppClient, qwen_spec: ModelSpec, qwen_small_dir: Path
+) -> None:
+    from llama_cpp import Llama
+
+    gguf = next(qwen_small_dir.glob("*.gguf"))
+    vocab = Llama(str(gguf), vocab_only=True, verbose=False)
+    messages = [{"role": "user", "content": "保温杯 <b>500 ml</b>"}]
+    async with app_client([qwen_spec]) as client:
+        prompt = (await client.post("/tokenize", json={"messages": messages})).json()
+        r = await client.post(
+            "/tokenize",
+            json={"model": "qwen-small", "prompt": "Hello 世界", "return_token_strs": True},
+        )
+        ids = r.json()["tokens"]
+        assert ids == vocab.tokenize("Hello 世界".encode(), add_bos=False, special=True)
+        assert r.json()["token_strs"] == ["Hello", "Ġ", "ä¸ĸçķĮ"]  # byte-level BPE entries
+        back = await client.post("/detokenize", json={"tokens": prompt["tokens"]})
+    rendered = (
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+        "assistant.<|im_end|>\n<|im_start|>user\n保温杯 <b>500 ml</b><|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert back.json()["prompt"] == rendered
+    assert prompt["tokens"] == vocab.tokenize(rendered.encode(), add_bos=False, special=True)
+    assert prompt["max_model_len"] == 2048

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import torch
 
 from models.chat.base import SamplingOptions, TextDelta
-from models.chat.hf_batching import IncrementalDetokenizer
+from models.chat.hf_sampling import IncrementalDetokenizer
 from models.chat.transformers_backend import TransformersChat
 from models.registry import ModelRegistry
 from models.spec import ModelSpec, RegistrySettings
@@ -67,7 +68,7 @@ def test_render_chat_uses_the_chatml_template_with_a_generation_prompt(
     assert prompt == "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n"
     assert 0 < backend.count_tokens(prompt) < len(prompt)
     assert backend.context_length == 2048
-    assert backend.supports_json_schema is False
+    assert backend.supports_json_schema is True  # xgrammar (tests/server/test_json_modes.py)
 
 
 @session_loop
@@ -271,3 +272,37 @@ def test_incremental_detokenizer_never_splits_a_chinese_character(
     assert "".join(pieces) == text
     assert not any("\ufffd" in piece for piece in pieces)
     assert sum(1 for piece in pieces if piece) > 5  # streamed, not all at the end
+
+
+@session_loop
+@pytest.mark.parametrize(
+    "extras",
+    [{}, {"min_tokens": 24}, {"top_k": 8, "min_p": 0.02, "repetition_penalty": 1.3}],
+    ids=["plain", "min_tokens", "filters"],
+)
+async def test_a_seeded_set_ends_as_with_transformers_generate(
+    backend: TransformersChat, tiny_chat_dir: Path, extras: dict[str, Any]
+) -> None:
+    """Each seed's answer has the length and end that `model.generate` gives it with the same
+    seed (both draw from one torch generator per request), so the same tokens end it: the
+    tokenizer's EOS and generation_config.json's eos_token_id."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    prompt = chat(backend, "Write a short product description for a water bottle.")
+    ours = []
+    for seed in range(16):
+        stream = await deltas(backend, prompt, max_tokens=64, seed=seed, **extras)
+        ours.append((stream[-1].completion_tokens, stream[-1].finish_reason))
+    model = AutoModelForCausalLM.from_pretrained(tiny_chat_dir, dtype=torch.float32).eval()
+    ids = AutoTokenizer.from_pretrained(tiny_chat_dir)(prompt, return_tensors="pt").input_ids
+    eos = set(model.generation_config.eos_token_id)
+    hf_extras = {"top_k": 0} | {
+        "min_new_tokens" if name == "min_tokens" else name: value for name, value in extras.items()
+    }
+    theirs = []
+    for seed in range(16):
+        torch.manual_seed(seed)
+        new = model.generate(ids, do_sample=True, max_new_tokens=64, **hf_extras)[0, ids.shape[1] :]
+        theirs.append((len(new), "stop" if int(new[-1]) in eos else "length"))
+    assert ours == theirs
+    assert extras or any(finish == "stop" for _, finish in ours)  # some seeds end themselves

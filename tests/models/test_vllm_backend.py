@@ -17,6 +17,7 @@ from models.registry import ModelRegistry
 from models.spec import ModelSpec, RegistrySettings
 from server.app import create_app
 from tests.fixtures_server import make_settings
+from tests.server.test_logprobs import check_chat_logprobs
 
 if TYPE_CHECKING:
     from models.chat.vllm_backend import VLLMChat
@@ -298,3 +299,75 @@ async def test_chat_api_on_vllm_turns_an_unusable_schema_into_a_400(
     )
     assert r.status_code == 400, r.text
     assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+# --- parity with vLLM's own server ----------------------------------------------------------
+PARITY_SEEDS = range(12)
+
+
+async def test_a_seeded_set_stops_as_it_does_with_the_sampling_params_vllms_server_builds(
+    http: httpx.AsyncClient, chat: ChatBackend
+) -> None:
+    """The same requests through localshang's HTTP API and straight into the engine, with the
+    SamplingParams vLLM's own server makes of them (its request class and the model's
+    generation_config defaults): every answer has the same length and finish reason."""
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    from vllm.inputs import tokens_input
+
+    vllm_chat = _as_vllm(chat)
+    engine = vllm_chat._engine
+    assert engine is not None
+    server_defaults = engine.model_config.get_diff_sampling_param()
+    prompt_ids = vllm_chat._encode(chat.render_chat(PRODUCT))
+
+    async def direct(body: dict[str, object], request_id: str) -> tuple[int, str | None]:
+        params = ChatCompletionRequest(**body).to_sampling_params(64, server_defaults)
+        async for output in engine.generate(tokens_input(prompt_ids), params, request_id):
+            final = output.outputs[0]
+        return len(final.token_ids), final.finish_reason
+
+    for extras in (
+        {},
+        {"ignore_eos": True},
+        {"min_tokens": 24},
+        {"top_k": 8, "min_p": 0.02, "repetition_penalty": 1.3, "stop_token_ids": [5, 9]},
+    ):
+        ours, theirs = [], []
+        for seed in PARITY_SEEDS:  # one at a time: a batch's make-up may move the last bits
+            body = {"model": "tiny-vllm", "messages": PRODUCT, "max_tokens": 64, "seed": seed}
+            body |= extras
+            reply = (await http.post("/v1/chat/completions", json=body)).json()
+            ours.append((reply["usage"]["completion_tokens"], reply["choices"][0]["finish_reason"]))
+            theirs.append(await direct(body, f"parity-{seed}-{len(extras)}"))
+        assert ours == theirs, extras
+        if extras.get("ignore_eos"):
+            assert {tokens for tokens, _ in ours} == {64}
+
+
+async def test_tokenize_on_vllm_is_the_engines_tokenizer(
+    http: httpx.AsyncClient, chat: ChatBackend
+) -> None:
+    prompt = chat.render_chat(PRODUCT)
+    r = await http.post("/tokenize", json={"model": "tiny-vllm", "messages": PRODUCT})
+    assert r.status_code == 200, r.text
+    assert r.json()["tokens"] == _as_vllm(chat)._encode(prompt)
+    assert r.json()["max_model_len"] == MAX_MODEL_LEN
+    back = await http.post("/detokenize", json={"model": "tiny-vllm", "tokens": r.json()["tokens"]})
+    assert back.json() == {"prompt": prompt}
+
+
+async def test_chat_logprobs_on_vllm_have_the_shape_and_sense_of_the_other_engines(
+    http: httpx.AsyncClient,
+) -> None:
+    body = {"model": "tiny-vllm", "messages": PRODUCT, "max_tokens": 12, "logprobs": True}
+    greedy = body | {"temperature": 0, "top_logprobs": 3}
+    reply = (await http.post("/v1/chat/completions", json=greedy)).json()
+    for entry in check_chat_logprobs(reply, top=3, tokens_make_the_text=False):
+        assert entry["logprob"] == entry["top_logprobs"][0]["logprob"]
+    seeded = body | {"seed": 5, "top_logprobs": 2}
+    whole = (await http.post("/v1/chat/completions", json=seeded)).json()
+    entries = check_chat_logprobs(whole, top=2, tokens_make_the_text=False)
+    streamed = await http.post("/v1/chat/completions", json=seeded | {"stream": True})
+    lines = [ln[6:] for ln in streamed.text.split("\n\n") if ln.startswith("data: ")][:-1]
+    chunks = [json.loads(ln)["choices"][0] for ln in lines]
+    assert [e for c in chunks if c.get("logprobs") for e in c["logprobs"]["content"]] == entries
