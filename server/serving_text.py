@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -14,6 +13,7 @@ from pydantic import BaseModel
 
 from models.chat.base import ChatBackend, SamplingOptions
 from server import sse
+from server.cancellation import unless_disconnected
 from server.errors import APIError
 from server.schemas.text import (
     ChatChoice,
@@ -213,13 +213,7 @@ class TextService(ModelService[ChatBackend]):
         Returns the usage, metered however it ended."""
         try:
             async with lease:
-                work = asyncio.ensure_future(_drain(generate(lease.backend, choices)))
-                while not work.done():
-                    done, _ = await asyncio.wait({work}, timeout=0.5)
-                    if not done and await request.is_disconnected():
-                        work.cancel()
-                        break
-                await work
+                await unless_disconnected(request, _drain(generate(lease.backend, choices)))
         finally:
             usage = await self._meter(choices)
         return usage

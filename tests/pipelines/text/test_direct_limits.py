@@ -22,7 +22,7 @@ from tests.fixtures_jobs import (
     scripted_spec,
     serve_in_process,
 )
-from tests.fixtures_server import assert_error
+from tests.fixtures_server import assert_error, wait_until
 from tests.live import live_server
 
 PRODUCT = {"name": "Steel bottle", "materials": ["304 stainless steel"]}
@@ -35,15 +35,6 @@ def _settings(tmp: Path, stats: dict[str, Any], **text: Any) -> Settings:
         max_inflight_per_model=1,
     )
     return settings.model_copy(update={"text": TextSettings(**text), "server": server})
-
-
-async def _until(condition: Any, what: str, timeout_s: float = 20.0) -> None:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not condition():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout_s} s: {what}") from None
 
 
 async def test_a_request_needing_too_many_generations_is_refused_and_pointed_at_jobs(
@@ -88,18 +79,18 @@ async def test_a_client_that_disconnects_frees_the_model_for_the_next_request(
     with live_server(app) as url:
         async with httpx.AsyncClient(base_url=url, headers=auth("shop-a"), timeout=60) as client:
             first = asyncio.create_task(client.post("/v1/copywriting", json=body))
-            await _until(lambda: stats.get("in_flight", 0) >= 1, "the first request generates")
+            await wait_until(lambda: stats.get("in_flight", 0) >= 1, "the first request generates")
             busy = await client.post(
                 "/v1/chat/completions",
                 json={"model": "scripted", "messages": [{"role": "user", "content": "hi"}]},
             )
             assert_error(busy, 429)  # the first request holds the model's only place
             first.cancel()  # the client gives up: its connection closes
-            await _until(lambda: stats["in_flight"] == 0, "the first request's work stops")
+            await wait_until(lambda: stats["in_flight"] == 0, "the first request's work stops")
             calls = len(stats["calls"])
             second = asyncio.create_task(client.post("/v1/copywriting", json=body))
-            await _until(lambda: stats["in_flight"] >= 1, "the next request is admitted")
+            await wait_until(lambda: stats["in_flight"] >= 1, "the next request is admitted")
             assert not second.done()  # admitted and generating, not refused with a 429
             assert len(stats["calls"]) > calls
             second.cancel()
-            await _until(lambda: stats["in_flight"] == 0, "the second request's work stops")
+            await wait_until(lambda: stats["in_flight"] == 0, "the second request's work stops")
