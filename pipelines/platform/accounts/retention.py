@@ -1,5 +1,6 @@
 """Retention: a tenant's finished jobs (rows, artifacts, files) and uploads expire after its TTL
-and are deleted by a background sweep; a purge deletes all of a tenant's data at once."""
+and are deleted by a background sweep, with expired web console sessions; a purge deletes all of
+a tenant's data at once."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class Retention:
         self.interval_s = interval_s
 
     async def sweep(self, now: float | None = None) -> list[Erased]:
-        """Delete what has outlived its tenant's `retention_s`; one audit row per tenant."""
+        """Delete what has outlived its tenant's `retention_s` (one audit row per tenant), and
+        the web console sessions that expired."""
         now = time.time() if now is None else now
         uploads = await asyncio.to_thread(_uploads, self.data_dir)
         tenants = set(await self.jobs.store.tenants()) | {tenant for _, tenant, _ in uploads}
@@ -63,6 +65,7 @@ class Retention:
                 )
         if erased:
             await self.jobs.store.compact()
+        await self.accounts.store.delete_expired_sessions(now)  # web console sign-ins
         return erased
 
     async def purge(self, tenant: str, actor: str) -> Erased:

@@ -5,8 +5,10 @@ It is also the job system's TenantPolicy: jobs ask it for limits and tell it wha
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,6 +27,7 @@ from pipelines.platform.accounts.types import (
     CONFIG_KEY_ID,
     Account,
     AuditEvent,
+    ConsoleSession,
     KeyRecord,
     UsageRow,
 )
@@ -46,6 +49,12 @@ def check_tenant_name(name: str) -> str:
             code="invalid_tenant",
         )
     return name
+
+
+def session_id(token: str) -> str:
+    """What a console session is stored under: its token is 256 random bits, so an unsalted
+    sha256 is as good as a slow hash, and a stolen database holds no cookie to replay."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class AccountService:
@@ -116,6 +125,53 @@ class AccountService:
             self._db_has_keys = await self.store.any_keys()
             self._keys_seen_at = time.monotonic()
         return self._db_has_keys
+
+    # --- web console sessions --------------------------------------------------------------
+    async def open_session(self, account: Account, *, ttl_s: float) -> tuple[str, ConsoleSession]:
+        """Sign `account` in to the console for `ttl_s`: the token for the browser's cookie (shown
+        this once: only its sha256 is stored) and the session's record."""
+        token, now = secrets.token_urlsafe(32), time.time()
+        session = ConsoleSession(
+            id=session_id(token),
+            account=account,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            expires_at=now + ttl_s,
+        )
+        await self.store.add_session(session)
+        await self.audit(
+            "session.opened",
+            actor=account.actor,
+            tenant=account.tenant,
+            expires_at=session.expires_at,
+        )
+        return token, session
+
+    async def session(self, token: str) -> ConsoleSession | None:
+        """The session of a cookie's token; None if it is unknown, expired, or the key it was
+        opened with no longer signs in (revoked, gone from the config, or keys exist now where
+        there were none), so that taking a key away takes its browsers away at once."""
+        if not self._open:
+            return None
+        session = await self.store.session(session_id(token))
+        if session is None or session.expires_at <= time.time():
+            return None
+        return session if await self._still_valid(session.account) else None
+
+    async def close_session(self, token: str) -> None:
+        """Sign out: the token opens nothing any more."""
+        await self.store.delete_session(session_id(token))
+
+    async def _still_valid(self, account: Account) -> bool:
+        if account.key_id is None:
+            return not await self.keys_exist()
+        if account.key_id == CONFIG_KEY_ID:
+            return any(
+                key.tenant == account.tenant and key.admin == account.is_admin
+                for key in self.config_keys
+            )
+        record = await self.store.key(account.key_id)
+        return record is not None and record.revoked_at is None
 
     # --- keys -------------------------------------------------------------------------------
     async def create_key(

@@ -31,3 +31,6 @@ class TenantSettings(BaseModel):
 
     defaults: TenantQuotas = Field(default_factory=TenantQuotas)
     sweep_interval_s: float = Field(300.0, gt=0, description="how often expired data is deleted")
+    console_session_ttl_s: float = Field(
+        43200.0, gt=0, description="a web console sign-in lasts this long (12 h)"
+    )

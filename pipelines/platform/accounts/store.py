@@ -1,10 +1,11 @@
-"""The storage interface of keys, quota overrides, usage counters and the audit log."""
+"""The storage interface of keys, console sessions, quota overrides, usage counters and the audit
+log."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pipelines.platform.accounts.types import AuditEvent, KeyRecord, UsageRow
+from pipelines.platform.accounts.types import AuditEvent, ConsoleSession, KeyRecord, UsageRow
 
 
 class AccountStore(Protocol):
@@ -27,6 +28,17 @@ class AccountStore(Protocol):
 
     async def any_keys(self) -> bool:
         """Whether a key was ever created (revoked ones count: auth stays on once it was on)."""
+
+    # --- console sessions -------------------------------------------------------------------
+    async def add_session(self, session: ConsoleSession) -> None: ...
+
+    async def session(self, session_id: str) -> ConsoleSession | None:
+        """The session of this id, expired or not (the caller decides)."""
+
+    async def delete_session(self, session_id: str) -> None: ...
+
+    async def delete_expired_sessions(self, now: float) -> int:
+        """Delete the sessions that expired by `now`; how many there were."""
 
     # --- quotas -----------------------------------------------------------------------------
     async def quota_overrides(self, tenant: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Plain records of the accounts store: keys, who a key is, usage rows, audit events."""
+"""Plain records of the accounts store: keys, who a key is, console sessions, usage rows, audit
+events."""
 
 from __future__ import annotations
 
@@ -38,6 +39,21 @@ class KeyRecord:
     revoked_at: float | None
     salt: bytes = field(repr=False)
     digest: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A web console sign-in: the account it acts as, for a browser holding the session's token.
+
+    `id` is the sha256 hex of that token (the store never sees the token itself); `csrf_token`
+    is what the console's forms send back, so that another site cannot post with the cookie.
+    """
+
+    id: str
+    account: Account
+    csrf_token: str = field(repr=False)
+    created_at: float
+    expires_at: float
 
 
 @dataclass(frozen=True)

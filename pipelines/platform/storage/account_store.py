@@ -1,5 +1,5 @@
-"""AccountStore on SQLAlchemy Core: keys, quota overrides, usage counters and the audit log, in
-the jobs' database (the job store and the `localshang keys` command may use it at once)."""
+"""AccountStore on SQLAlchemy Core: keys, console sessions, quota overrides, usage counters and
+the audit log, in the jobs' database (the job store and the `localshang keys` command may use it at once)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, exists, select, union, update
 
-from pipelines.platform.accounts.types import AuditEvent, KeyRecord, UsageRow
+from pipelines.platform.accounts.types import (
+    Account,
+    AuditEvent,
+    ConsoleSession,
+    KeyRecord,
+    UsageRow,
+)
 from pipelines.platform.storage.database import DatabaseStore
-from pipelines.platform.storage.schema import api_keys, audit_log, tenant_quotas, usage
+from pipelines.platform.storage.schema import (
+    api_keys,
+    audit_log,
+    console_sessions,
+    tenant_quotas,
+    usage,
+)
 from pipelines.platform.storage.upsert import upsert
 
 
@@ -63,6 +75,36 @@ class SQLAccountStore(DatabaseStore):
     async def any_keys(self) -> bool:
         query = select(exists().select_from(api_keys))
         return await self._run(lambda db: bool(db.scalar(query)))
+
+    # --- console sessions -------------------------------------------------------------------
+    async def add_session(self, session: ConsoleSession) -> None:
+        statement = console_sessions.insert().values(
+            id=session.id,
+            tenant=session.account.tenant,
+            key_id=session.account.key_id,
+            is_admin=session.account.is_admin,
+            csrf_token=session.csrf_token,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+        )
+        await self._run(lambda db: db.execute(statement))
+
+    async def session(self, session_id: str) -> ConsoleSession | None:
+        query = select(console_sessions).where(console_sessions.c.id == session_id)
+
+        def select_one(db: Connection) -> ConsoleSession | None:
+            found = db.execute(query).first()
+            return _session(found) if found else None
+
+        return await self._run(select_one)
+
+    async def delete_session(self, session_id: str) -> None:
+        statement = delete(console_sessions).where(console_sessions.c.id == session_id)
+        await self._run(lambda db: db.execute(statement))
+
+    async def delete_expired_sessions(self, now: float) -> int:
+        statement = delete(console_sessions).where(console_sessions.c.expires_at <= now)
+        return await self._run(lambda db: db.execute(statement).rowcount)
 
     # --- quotas -----------------------------------------------------------------------------
     async def quota_overrides(self, tenant: str) -> dict[str, Any]:
@@ -151,6 +193,16 @@ def _key(row: Row[Any]) -> KeyRecord:
         revoked_at=row.revoked_at,
         salt=bytes(row.salt),
         digest=bytes(row.digest),
+    )
+
+
+def _session(row: Row[Any]) -> ConsoleSession:
+    return ConsoleSession(
+        id=row.id,
+        account=Account(row.tenant, bool(row.is_admin), row.key_id),
+        csrf_token=row.csrf_token,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
     )
 
 

@@ -119,3 +119,16 @@ audit_log = Table(
     Index("audit_by_tenant", "tenant", "seq"),
     sqlite_autoincrement=True,
 )
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", Text, primary_key=True),  # sha256 hex of the cookie's token: never the token
+    Column("tenant", Text, nullable=False),
+    Column("key_id", Text),  # CONFIG_KEY_ID for a config key; null: signed in when no keys existed
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("console_sessions_by_expiry", "expires_at"),
+)
