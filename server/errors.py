@@ -113,53 +113,58 @@ def _validation_error(exc: RequestValidationError) -> APIError:
     return APIError(400, message, param=param, code=first.get("type"))
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, APIError)
-        return exc.response()
-
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        return _validation_error(exc).response()
-
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        return APIError(exc.status_code, str(exc.detail)).response()
-
-    async def on_pipeline_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, PipelineError)
+def as_api_error(exc: Exception) -> APIError | None:
+    """The table: the APIError a domain, engine, registry or validation error is answered with;
+    None for an exception no caller caused (a bug: the answer is a 500). The console renders the
+    same errors as pages."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return APIError(exc.status_code, str(exc.detail))
+    if isinstance(exc, PipelineError):
         return APIError(
             exc.status, exc.message, param=exc.param, code=exc.code, retry_after=exc.retry_after
-        ).response()
-
-    async def on_engine_error(_: Request, exc: Exception) -> JSONResponse:
-        status, param, code = next(
-            ENGINE_ERRORS[cls] for cls in type(exc).__mro__ if cls in ENGINE_ERRORS
         )
-        return APIError(status, str(exc), param=param, code=code).response()
+    engine = next((ENGINE_ERRORS[cls] for cls in type(exc).__mro__ if cls in ENGINE_ERRORS), None)
+    if engine is not None:
+        status, param, code = engine
+        return APIError(status, str(exc), param=param, code=code)
+    if isinstance(exc, ModelNotFound):
+        return APIError(404, str(exc), param="model", code="model_not_found")
+    if isinstance(exc, ModelLoadError):
+        log.warning("model load failed: %s", exc)
+        return APIError(503, str(exc), code="model_unavailable", retry_after=5)
+    return None
+
+
+HANDLED: tuple[type[Exception], ...] = (
+    APIError,
+    RequestValidationError,
+    StarletteHTTPException,
+    PipelineError,
+    *ENGINE_ERRORS,
+    ModelNotFound,
+    ModelLoadError,
+)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_error(_: Request, exc: Exception) -> JSONResponse:
+        error = as_api_error(exc)
+        assert error is not None
+        return error.response()
 
     async def on_client_gone(request: Request, exc: Exception) -> Response:
         log.info("%s %s: %s", request.method, request.url.path, exc)
         return Response(status_code=CLIENT_CLOSED_REQUEST)  # nobody reads it; the log does
 
-    async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
-        return APIError(404, str(exc), param="model", code="model_not_found").response()
-
-    async def on_load_error(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("model load failed: %s", exc)
-        return APIError(503, str(exc), code="model_unavailable", retry_after=5).response()
-
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return APIError(500, "The server had an error while processing your request.").response()
 
-    app.add_exception_handler(APIError, on_api_error)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(PipelineError, on_pipeline_error)
-    for engine_error in ENGINE_ERRORS:
-        app.add_exception_handler(engine_error, on_engine_error)
+    for handled in HANDLED:
+        app.add_exception_handler(handled, on_error)
     app.add_exception_handler(ClientGone, on_client_gone)
-    app.add_exception_handler(ModelNotFound, on_not_found)
-    app.add_exception_handler(ModelLoadError, on_load_error)
     app.add_exception_handler(Exception, on_unexpected)
