@@ -44,6 +44,12 @@ class NotFound(PipelineError):
     status = 404
 
 
+class Conflict(PipelineError):
+    """The request does not fit the current state of what it names (e.g. a job not finished)."""
+
+    status = 409
+
+
 class OutputRejected(PipelineError):
     """The model's output failed the checks (merchant guardrails, JSON schema) on every attempt."""
 

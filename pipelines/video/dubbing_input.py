@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from pipelines.languages import LanguageCode
 from pipelines.text.glossary import GLOSSARY_NAME, GlossaryEntry
 
+JOB_TYPE = "video_dubbing"
 MAX_KEYWORD_CHARS = 100
+MAX_SCRIPT_CHARS = 20_000
 
 
 class DubbingInput(BaseModel):
@@ -17,11 +19,22 @@ class DubbingInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    upload_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="from the upload step")
-    mode: Literal["script", "translate"] = Field(
+    upload_id: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{32}$",
+        description="the clip, from the upload step (or parent_job)",
+    )
+    parent_job: str | None = Field(
+        None,
+        validate_default=True,
+        description="a re-dub (POST /v1/video/dubbings/{id}/redub): the finished dubbing job "
+        "whose clip, audio and probe this job reuses, and whose other languages it carries over",
+    )
+    mode: Literal["script", "translate", "own"] = Field(
         "script",
         description="script: the LLM writes a new voice-over from keywords; "
-        "translate: the clip's own speech is transcribed, translated and re-voiced",
+        "translate: the clip's own speech is transcribed, translated and re-voiced; "
+        "own: each language's voice-over is the caller's `scripts`, spoken as written",
     )
     languages: list[LanguageCode] = Field(
         min_length=1, description="target languages", json_schema_extra={"uniqueItems": True}
@@ -41,6 +54,11 @@ class DubbingInput(BaseModel):
         json_schema_extra={
             "anyOf": [{"type": "string", "pattern": GLOSSARY_NAME.pattern}, {"type": "null"}]
         },
+    )
+    scripts: dict[LanguageCode, Annotated[str, Field(max_length=MAX_SCRIPT_CHARS)]] = Field(
+        default_factory=dict,
+        description="mode own: language -> SRT (timed cues inside the clip) or plain text (one "
+        "line per non-empty line, spread over the clip); one for each of `languages`",
     )
     glossary_entries: list[GlossaryEntry] = Field(default_factory=list, max_length=2000)
     audio: Literal["duck", "replace"] = Field(
@@ -75,6 +93,13 @@ class DubbingInput(BaseModel):
     def _distinct(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("a language is named twice")
+        return value
+
+    @field_validator("parent_job")
+    @classmethod
+    def _one_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if (value is None) == (info.data.get("upload_id") is None):
+            raise ValueError("give either upload_id (the clip) or parent_job (a re-dub), not both")
         return value
 
     @field_validator("keywords")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,10 +16,12 @@ from pipelines.platform.jobs.job_type import JobType, Stage
 from pipelines.platform.uploads import upload_path
 from pipelines.text.glossary import load_glossary
 from pipelines.video import stages
-from pipelines.video.dubbing_input import DubbingInput
+from pipelines.video.dubbing_input import JOB_TYPE, DubbingInput
+from pipelines.video.ffmpeg import FFmpeg, probe
+from pipelines.video.own_script import check_script
 from pipelines.video.qa_stage import qa_stage
 
-JOB_TYPE = "video_dubbing"
+__all__ = ["DUBBING_JOB", "JOB_TYPE", "DubbingInput", "check_models", "check_scripts", "prepare"]
 
 
 async def prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseModel:
@@ -37,12 +40,49 @@ async def prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseM
             param="keywords",
             code="missing_keywords",
         )
-    upload_path(services.settings.data_dir, tenant, model.upload_id)
+    duration_s = None
+    if model.upload_id is not None:
+        upload = upload_path(services.settings.data_dir, tenant, model.upload_id)
+        if model.mode == "own":  # the user's cues are checked against the clip now, not later
+            ff = FFmpeg(upload.parent, settings.ffmpeg_timeout_s)
+            duration_s = (await asyncio.to_thread(probe, ff, upload, settings)).duration_s
+    check_scripts(model, duration_s)
     resolved: dict[str, Any] = await check_models(model, services)
     if model.glossary is not None:  # its entries as of now: editing it later leaves the job be
         entries = await load_glossary(services.glossaries, tenant, model.glossary)
         resolved["glossary_entries"] = [*entries, *model.glossary_entries]
     return model.model_copy(update=resolved)
+
+
+# Kinds a job runs without when none is configured: without ASR a script job still runs (its
+# QA says what it missed); the user's own script needs no chat model either.
+OPTIONAL_MODELS = {"script": {"asr"}, "translate": set(), "own": {"asr", "chat"}}
+
+
+def check_scripts(model: DubbingInput, duration_s: float | None = None) -> None:
+    """Mode own: one script per language, each well-formed (and inside the clip, once its
+    duration is known); in the other modes, no scripts (they would be silently ignored)."""
+    if model.mode != "own":
+        if model.scripts:
+            raise InvalidInput(
+                "scripts are spoken in mode 'own' only", param="scripts", code="invalid_script"
+            )
+        return
+    for code in model.languages:
+        if code not in model.scripts:
+            raise InvalidInput(
+                f"Mode 'own' needs a script for each language; none for '{code}'",
+                param=f"scripts.{code}",
+                code="missing_script",
+            )
+    for code, text in model.scripts.items():
+        if code not in model.languages:
+            raise InvalidInput(
+                f"A script for '{code}', which is not one of the job's languages",
+                param=f"scripts.{code}",
+                code="invalid_script",
+            )
+        check_script(text, f"scripts.{code}", duration_s)
 
 
 async def check_models(model: DubbingInput, services: JobServices) -> dict[str, Any]:
@@ -55,13 +95,14 @@ async def check_models(model: DubbingInput, services: JobServices) -> dict[str, 
         try:
             spec = registry.resolve(name, kind) if name else registry.default(kind)
         except ModelNotFound as exc:
-            if kind == "asr" and name is None and model.mode == "script":
-                continue  # without ASR a script job still runs; its QA says what it missed
+            if name is None and kind in OPTIONAL_MODELS[model.mode]:
+                continue
             raise InvalidInput(str(exc), param=f"{kind}_model", code="model_not_found") from exc
         resolved[f"{kind}_model"] = spec.id
     resolved["tts_models"] = tts_models = tts_models_of(model, registry)
     # the chat model writes or translates every language's script; the TTS model speaks it
-    check_languages(services, resolved["chat_model"], model.languages, "languages")
+    if model.mode != "own":
+        check_languages(services, resolved["chat_model"], model.languages, "languages")
     catalogue = load_languages()
     languages = [catalogue.get(code, "languages") for code in model.languages]
     for tts_model in dict.fromkeys(tts_models.values()):

@@ -13,6 +13,7 @@ from pipelines.languages import load_languages
 from pipelines.platform.jobs.context import JobContext
 from pipelines.video.audio import ASR_RATE, measure_loudness, read_wav
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
+from pipelines.video.parent import SOURCE_ARTIFACT
 from pipelines.video.qa import CER_SCRIPTS, error_rates, judge, line_report, worst
 from pipelines.video.script import clean_for_tts
 from pipelines.video.stage_kit import (
@@ -63,12 +64,19 @@ async def _qa_stage(ctx: JobContext) -> None:
         if ctx.checkpoint.get("background"):
             extra["original_audio.wav"] = ff.path(ctx.checkpoint["background"])
         await _publish(ctx, extra, published)
+    # kept so that the job can be re-dubbed; deleted with it
+    await _publish(ctx, {SOURCE_ARTIFACT: ff.path(ctx.checkpoint["upload"])}, published)
+    # a re-dub is a complete set: the languages it did not re-voice come from its parent
+    outputs = {**ctx.checkpoint.get("carried", {}), **outputs}
+    reports = {code: output["qa"] for code, output in outputs.items()}
+    codes = list(outputs)
     verdict = worst([reports[code]["verdict"] for code in codes])
     reasons = [f"{code}: {reason}" for code in codes for reason in reports[code]["reasons"]]
     ctx.result = {
         "verdict": verdict,
         "reasons": reasons,
         "mode": params.mode,
+        "parent_job": params.parent_job,
         "input": {
             "duration_s": info.duration_s,
             "width": info.width,

@@ -66,13 +66,17 @@ async def gather_progress(ctx: JobContext, calls: list[Callable[[], Awaitable[T]
 def timed(run: Callable[[JobContext], Awaitable[None]]) -> Callable[[JobContext], Awaitable[None]]:
     """Wrap a stage so that its wall time lands in the checkpoint (and the job's result)."""
 
+    name = run.__name__.removesuffix("_stage").lstrip("_")
+
     async def stage(ctx: JobContext) -> None:
         started = time.monotonic()
+        spans_before = len(ctx.checkpoint.get("timings", {}).get("inference", []))
         await run(ctx)
-        stages = ctx.checkpoint.setdefault("timings", {}).setdefault("stages", {})
-        stages[run.__name__.removesuffix("_stage").lstrip("_")] = round(
-            time.monotonic() - started, 3
-        )
+        recorded = ctx.checkpoint.setdefault("timings", {})
+        recorded.setdefault("stages", {})[name] = round(time.monotonic() - started, 3)
+        # which stage asked the models: a re-dub shows none in transcribe and script
+        by_stage = recorded.setdefault("inference_stages", {})
+        by_stage[name] = _per_kind(recorded.get("inference", [])[spans_before:])
         if ctx.result is not None:
             ctx.result["timings"] = timings(ctx)
             _add_language_warnings(ctx, ctx.result)
@@ -84,7 +88,7 @@ def timed(run: Callable[[JobContext], Awaitable[None]]) -> Callable[[JobContext]
 def _add_language_warnings(ctx: JobContext, result: dict[str, Any]) -> None:
     """The languages the chat model is rated weak in, once, in the job's result."""
     params = job_input(ctx)
-    if params.chat_model is None:
+    if params.chat_model is None or params.mode == "own":  # no chat model writes a word
         return
     warnings = result.setdefault("warnings", [])
     for warning in result_warnings(ctx.services, params.chat_model, params.languages):
@@ -96,17 +100,25 @@ def _add_language_warnings(ctx: JobContext, result: dict[str, Any]) -> None:
 def timings(ctx: JobContext) -> dict[str, Any]:
     """Stage wall times, model time per kind, and the share of the job that was not inference."""
     timings = ctx.checkpoint.get("timings", {})
+    by_stage = timings.get("inference_stages", {})
     spans = sorted((start, end) for _, start, end in timings.get("inference", []))
-    per_kind: dict[str, float] = {}
-    for kind, start, end in timings.get("inference", []):
-        per_kind[kind] = round(per_kind.get(kind, 0.0) + end - start, 3)
     covered, reach = 0.0, float("-inf")
     for start, end in spans:  # union of the spans: concurrent calls count once
         if end > reach:
             covered += end - max(start, reach)
             reach = end
-    return {"stages_s": timings.get("stages", {}), "inference_s": per_kind,
+    return {"stages_s": timings.get("stages", {}),
+            "inference_s": _per_kind(timings.get("inference", [])),
+            "inference_stages_s": {k: v for k, v in by_stage.items() if v},
             "inference_wall_s": round(covered, 3)}  # fmt: skip
+
+
+def _per_kind(spans: list[list[Any]]) -> dict[str, float]:
+    """Model time per kind ("asr", "chat", "tts") of `spans` ([kind, start, end] each)."""
+    per_kind: dict[str, float] = {}
+    for kind, start, end in spans:
+        per_kind[kind] = round(per_kind.get(kind, 0.0) + end - start, 3)
+    return per_kind
 
 
 # Whisper writes Mandarin in traditional characters about as often as in simplified ones; a

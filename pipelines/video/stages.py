@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
@@ -32,6 +33,8 @@ from pipelines.video.dubbing_input import DubbingInput
 from pipelines.video.ffmpeg import MediaInfo, probe
 from pipelines.video.fit import FitPolicy, FittedLine, Slot, assemble, fit_line
 from pipelines.video.mux import DubTrack, mux
+from pipelines.video.own_script import script_lines
+from pipelines.video.parent import INPUT_NAME, take_parent
 from pipelines.video.script import (
     ScriptLine,
     ScriptRequest,
@@ -63,9 +66,13 @@ MERGE_GAP_S = 0.5
 # --- 1. probe -----------------------------------------------------------------------------------
 async def _probe_stage(ctx: JobContext) -> None:
     params = job_input(ctx)
+    if params.parent_job is not None:  # a re-dub: its parent's clip, probed already
+        await take_parent(ctx)
+        return
     settings = ctx.services.settings
+    assert params.upload_id is not None
     upload = await asyncio.to_thread(
-        take_upload, settings.data_dir, params.upload_id, ctx.work_dir / "input.video"
+        take_upload, settings.data_dir, params.upload_id, ctx.work_dir / INPUT_NAME
     )
     info = await asyncio.to_thread(probe, job_ffmpeg(ctx), upload, settings.video)
     ctx.checkpoint["media"] = asdict(info)
@@ -77,8 +84,9 @@ async def _transcribe_stage(ctx: JobContext) -> None:
     params, info, ff = job_input(ctx), job_media(ctx), job_ffmpeg(ctx)
     extracted = await asyncio.to_thread(extract_audio, ff, ff.path(ctx.checkpoint["upload"]), info)
     ctx.checkpoint["background"] = extracted.background_wav.name if extracted else None
-    transcript = None
-    if extracted is not None and params.asr_model:
+    # a re-dub's transcript is its parent's; the user's own script needs none
+    transcript = ctx.checkpoint.get("transcript")
+    if extracted is not None and params.asr_model and params.mode != "own":
         pcm, _ = read_wav(extracted.asr_wav)
         source = load_languages().get(params.source_language) if params.source_language else None
         transcript = await transcribe_pcm(ctx, pcm, source, words=True)
@@ -96,6 +104,11 @@ async def _script_stage(ctx: JobContext) -> None:
     params, info = job_input(ctx), job_media(ctx)
     transcript = ctx.checkpoint.get("transcript")
     languages = job_languages(ctx)
+    if params.mode == "own":  # spoken as the user wrote it: no model is asked
+        ctx.checkpoint["scripts"] = {lang.code: {"lines": [line.as_dict() for line in script_lines(
+            params.scripts[lang.code], lang, info.duration_s, f"scripts.{lang.code}"
+        )], "report": {"source": "user"}} for lang in languages}  # fmt: skip
+        return
     assert params.chat_model is not None
     async with ctx.services.registry.use(params.chat_model, kind="chat") as chat:
         if params.mode == "script":
@@ -203,10 +216,15 @@ async def _translated_script(
 async def _voice_stage(ctx: JobContext) -> None:
     params, info = job_input(ctx), job_media(ctx)
     languages = job_languages(ctx)
-    policy = FitPolicy(max_shortenings=params.max_shortenings)
-    assert params.chat_model is not None
     registry = ctx.services.registry
-    async with registry.use(params.chat_model, kind="chat") as chat:
+    # the user's own words are never rewritten: a line too long is only sped up or cut
+    own = params.mode == "own"
+    policy = FitPolicy(max_shortenings=0 if own else params.max_shortenings)
+    assert own or params.chat_model is not None
+    shortener: AbstractAsyncContextManager[Any] = (
+        nullcontext(None) if own else registry.use(params.chat_model, kind="chat")
+    )
+    async with shortener as chat:
 
         def voicer(language: Language) -> Callable[[], Awaitable[dict[str, Any]]]:
             async def voice() -> dict[str, Any]:

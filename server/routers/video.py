@@ -1,33 +1,19 @@
-"""POST /v1/video/dubbings: upload a clip and start a `video_dubbing` job (follow it at /v1/jobs)."""
+"""POST /v1/video/dubbings: upload a clip and start a `video_dubbing` job (follow it at /v1/jobs);
+POST /v1/video/dubbings/{job_id}/redub: a new version of a finished one from edited lines."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import shutil
-import uuid
-from pathlib import Path
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
-from pipelines.platform.jobs.service import validation_message
-from pipelines.platform.uploads import (
-    INCOMING_PREFIX,
-    remove_upload,
-    sweep_uploads,
-    uploads_dir,
-)
-from pipelines.video.dubbing_job import JOB_TYPE, DubbingInput, check_models
-from pipelines.video.uploads import accept_clip
+from pipelines.video.redub import redub
 from server.deps import JobsDep, SettingsDep, TenantDep
-from server.errors import APIError
+from server.dubbing_uploads import start_dubbing
 from server.schemas.jobs import Job
-from server.schemas.video import dubbing_fields, dubbing_request_body
+from server.schemas.video import RedubRequest, dubbing_fields, dubbing_request_body
 
 log = logging.getLogger(__name__)
-PLACEHOLDER_UPLOAD = "0" * 32
 
 
 router = APIRouter(prefix="/v1/video", tags=["video"])
@@ -39,38 +25,18 @@ async def create_dubbing(
 ) -> Job:
     """multipart/form-data: `file` (the clip) and the job's options as fields; answers the job.
 
-    The clip is probed before the job exists: what is not a decodable video within the limits
-    gets a 400 and leaves nothing on disk.
+    The clip is probed before the job exists (server.dubbing_uploads): what is not a decodable
+    video within the limits gets a 400 and leaves nothing on disk.
     """
-    if JOB_TYPE not in jobs.types:
-        raise APIError(503, "Video dubbing is not enabled on this server.", code="video_disabled")
     upload, fields = dubbing_fields(await request.form())
-    try:  # options first: a typo (or a language it cannot dub) should not cost an upload
-        options = DubbingInput.model_validate({**fields, "upload_id": PLACEHOLDER_UPLOAD})
-    except ValidationError as exc:
-        message, param = validation_message(exc, "")
-        raise APIError(400, message, param=param, code="invalid_request") from exc
-    await check_models(options, jobs.services)
-    video_settings = settings.video
-    incoming = uploads_dir(settings.data_dir) / f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
-    try:
-        await asyncio.to_thread(_save, upload, incoming)
-        await asyncio.to_thread(sweep_uploads, settings.data_dir, video_settings.upload_ttl_s)
-        upload_id, _ = await asyncio.to_thread(
-            accept_clip, settings.data_dir, tenant, incoming, video_settings
-        )
-    finally:
-        incoming.unlink(missing_ok=True)
-    try:
-        job = await jobs.submit(tenant, JOB_TYPE, {**fields, "upload_id": upload_id})
-    except BaseException:
-        await asyncio.to_thread(remove_upload, settings.data_dir, upload_id)
-        raise
+    job = await start_dubbing(jobs, settings, tenant, upload, fields)
     return Job.from_record(job)
 
 
-def _save(upload: UploadFile, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    upload.file.seek(0)
-    with target.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1 << 20)
+@router.post("/dubbings/{job_id}/redub")
+async def redub_dubbing(job_id: str, body: RedubRequest, jobs: JobsDep, tenant: TenantDep) -> Job:
+    """A new dubbing job: the languages in `lines` voiced again from those lines, the others
+    carried over from job `job_id`, which stays as it is until deleted. Its clip, sound and
+    probe are the finished job's: nothing is transcribed and no script is written."""
+    lines = {code: [line.cue() for line in cues] for code, cues in body.lines.items()}
+    return Job.from_record(await redub(jobs, tenant, job_id, lines))

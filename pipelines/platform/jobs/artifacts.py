@@ -65,6 +65,21 @@ class ArtifactFiles:
         """Move (or copy) a finished file in as artifact `name` atomically."""
         return await asyncio.to_thread(self._adopt, job_id, name, source)
 
+    async def link(self, from_job: str, name: str, to_job: str) -> None:
+        """Give `to_job` artifact `name` of `from_job` byte for byte (encrypted as it is): a hard
+        link, or a copy where the file system has none. Deleting either job leaves the other's."""
+        await asyncio.to_thread(self._link, from_job, name, to_job)
+
+    async def export(self, job_id: str, name: str, target: Path) -> None:
+        """A plaintext copy of artifact `name` at `target` (e.g. in another job's work dir)."""
+
+        def copy() -> None:
+            with target.open("wb") as out:
+                for block in self.read(self.path(job_id, name)):
+                    out.write(block)
+
+        await asyncio.to_thread(copy)
+
     async def remove(self, job_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id), True)
 
@@ -110,6 +125,18 @@ class ArtifactFiles:
                 os.fsync(file.fileno())
             digest = hashlib.sha256(data).hexdigest()
             return self._publish(temp, self.path(job_id, name), len(data), digest)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _link(self, from_job: str, name: str, to_job: str) -> None:
+        source, temp = self.path(from_job, name), self._temp_path(to_job, name)
+        try:
+            try:
+                os.link(source, temp)
+            except OSError:
+                shutil.copyfile(source, temp)
+            self._publish(temp, self.path(to_job, name), 0, "")
         except BaseException:
             temp.unlink(missing_ok=True)
             raise

@@ -95,6 +95,23 @@ class JobContext:
         size, sha256 = await self._files.adopt(self.job_id, check_artifact_name(name), path)
         return await self._record(name, size, sha256, content_type)
 
+    async def tenant_job(self, job_id: str) -> JobRecord | None:
+        """Another job of this job's tenant (e.g. the one it revises); None if there is none."""
+        return await self._store.get(job_id, self.tenant)
+
+    async def export_artifact(self, job: JobRecord, name: str, target: Path) -> None:
+        """A plaintext copy of artifact `name` of `job` (of this tenant) at `target`."""
+        assert job.tenant == self.tenant
+        await self._files.export(job.id, check_artifact_name(name), target)
+
+    async def carry_artifact(self, job: JobRecord, name: str) -> ArtifactRecord:
+        """Publish artifact `name` of `job` (of this tenant) unchanged as this job's own; it
+        counts in the tenant's storage again, as any artifact does."""
+        assert job.tenant == self.tenant
+        record = next(a for a in job.artifacts if a.name == name)
+        await self._files.link(job.id, check_artifact_name(name), self.job_id)
+        return await self._record(name, record.size, record.sha256, record.content_type)
+
     async def _record(
         self, name: str, size: int, sha256: str, content_type: str | None
     ) -> ArtifactRecord:

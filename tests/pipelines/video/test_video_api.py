@@ -127,7 +127,8 @@ async def test_dubbing_job_runs_and_serves_its_video(
     assert job["state"] == "succeeded", job["error"]
     assert job["progress"] == 1.0
     names = {a["name"] for a in job["artifacts"]}
-    assert names == {"zh.mp4", "zh.srt", "zh.vtt", "zh.script.json", "zh.qa.json"}
+    # and the clip, kept for a re-dub (POST /v1/video/dubbings/{id}/redub)
+    assert names == {"zh.mp4", "zh.srt", "zh.vtt", "zh.script.json", "zh.qa.json", "source.video"}
     video = await client.get(f"/v1/jobs/{job['id']}/artifacts/zh.mp4")
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
     out = tmp_path / "zh.mp4"
