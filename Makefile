@@ -10,7 +10,7 @@ EXTRAS ?= dev,cpu-vllm,piper,kokoro
 # Older CPUs: make install LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: serve test system install models lint
+.PHONY: serve test system install models lint messages
 
 serve: install models
 	$(BIN)/localshang serve
@@ -42,3 +42,9 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The console's message catalogs: extract the ids from its templates and Python files, then add
+# the new ones to each locale's catalog (translate them there; tests fail an untranslated id).
+messages:
+	$(BIN)/pybabel extract -F server/console/babel.cfg -k N_ -o server/console/locale/messages.pot .
+	$(BIN)/pybabel update -i server/console/locale/messages.pot -d server/console/locale -l zh_CN

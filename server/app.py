@@ -26,6 +26,7 @@ from pipelines.platform.storage.stores import stores_for
 from pipelines.platform.uploads import clear_unfinished_uploads
 from pipelines.settings import Settings
 from pipelines.text.service import TextPipelines
+from server.console import site as console
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit, InflightGate, RateLimiter
 from server.observability import AccessLog
@@ -131,6 +132,7 @@ def create_app(
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    console.install(app)  # the web console's pages, at / beside the API's /v1
     app.mount("/static", StaticFiles(packages=[("server", "static")]), name="static")
     if settings.server.cors_origins:
         app.add_middleware(

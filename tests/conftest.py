@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures_jobs",
     "tests.fixtures_tenancy",
     "tests.fixtures_browser",
+    "tests.fixtures_console",
 ]
 
 netguard.install()

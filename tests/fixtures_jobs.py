@@ -274,14 +274,22 @@ def _free_port() -> int:
 class ServerProcess:
     """`python -m uvicorn --factory tests.fixtures_jobs:app_from_env` on a loopback port."""
 
-    def __init__(self, tmp: Path, specs: list[ModelSpec] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        specs: list[ModelSpec] | None = None,
+        settings: Settings | None = None,
+        admin_key: str | None = None,
+    ) -> None:
+        """A server on `settings` (default: the job tests' on `specs`), with the KEYS, and an
+        operator's key `admin_key` of tenant "ops" where given."""
         self.tmp = tmp
         self.settings_file = tmp / "settings.json"
-        settings = job_test_settings(tmp, specs or []).model_dump(mode="json")
-        settings["server"]["api_keys"] = [  # model_dump masks secrets
+        dumped = (settings or job_test_settings(tmp, specs or [])).model_dump(mode="json")
+        dumped["server"]["api_keys"] = [  # model_dump masks secrets
             {"key": key, "tenant": tenant} for tenant, key in KEYS.items()
-        ]
-        self.settings_file.write_text(json.dumps(settings))
+        ] + ([{"key": admin_key, "tenant": "ops", "admin": True}] if admin_key else [])
+        self.settings_file.write_text(json.dumps(dumped))
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None

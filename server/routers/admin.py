@@ -11,7 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from pipelines.platform.accounts.service import TENANT_NAME, check_tenant_name
+from pipelines.platform.accounts.service import TENANT_NAME, AccountService, check_tenant_name
+from pipelines.platform.jobs.service import JobService
 from server.deps import AccountsDep, JobsDep, RetentionDep
 from server.errors import APIError
 from server.routers.account import usage_report
@@ -43,6 +44,29 @@ def tenant_path(
 
 
 TenantPath = Annotated[str, Depends(tenant_path)]
+
+
+async def known_tenants(accounts: AccountService, jobs: JobService) -> list[str]:
+    """Tenants with keys, quotas, usage or jobs (here and in the console's operator pages)."""
+    return sorted(set(await accounts.tenants()) | set(await jobs.store.tenants()))
+
+
+async def tenant_quotas(accounts: AccountService, tenant: str) -> TenantQuotasObject:
+    return TenantQuotasObject(
+        tenant=tenant,
+        quotas=await accounts.quotas(tenant),
+        overrides=await accounts.quota_overrides(tenant),
+    )
+
+
+async def revoke_key_by_id(accounts: AccountService, key_id: str, actor: str) -> list[str]:
+    """Revoke one key; 404 if there is no such key (a key revoked already: nothing revoked)."""
+    revoked = await accounts.revoke_keys(actor=actor, key_id=key_id)
+    if not revoked and all(k.id != key_id for k in await accounts.list_keys()):
+        raise APIError(404, f"No key with id '{key_id}'", param="key_id", code="key_not_found")
+    return revoked
+
+
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
@@ -55,7 +79,7 @@ async def usage_of_all(
     end_date: date | None = None,
 ) -> UsageList:
     """Every tenant's usage over the period (tenants with keys, quotas, usage or jobs)."""
-    tenants = sorted(set(await accounts.tenants()) | set(await jobs.store.tenants()))
+    tenants = await known_tenants(accounts, jobs)
     return UsageList(
         data=[await usage_report(accounts, jobs, t, start_date, end_date) for t in tenants]
     )
@@ -63,7 +87,7 @@ async def usage_of_all(
 
 @router.get("/tenants")
 async def list_tenants(_: AdminDep, accounts: AccountsDep, jobs: JobsDep) -> TenantList:
-    tenants = sorted(set(await accounts.tenants()) | set(await jobs.store.tenants()))
+    tenants = await known_tenants(accounts, jobs)
     keys = await accounts.list_keys()
     return TenantList(
         data=[
@@ -80,11 +104,7 @@ async def list_tenants(_: AdminDep, accounts: AccountsDep, jobs: JobsDep) -> Ten
 
 @router.get("/tenants/{tenant}/quotas")
 async def get_quotas(tenant: TenantPath, _: AdminDep, accounts: AccountsDep) -> TenantQuotasObject:
-    return TenantQuotasObject(
-        tenant=tenant,
-        quotas=await accounts.quotas(tenant),
-        overrides=await accounts.quota_overrides(tenant),
-    )
+    return await tenant_quotas(accounts, tenant)
 
 
 @router.patch("/tenants/{tenant}/quotas")
@@ -137,10 +157,7 @@ async def create_key(body: KeyCreateRequest, caller: AdminDep, accounts: Account
 
 @router.delete("/keys/{key_id}")
 async def revoke_key(key_id: str, caller: AdminDep, accounts: AccountsDep) -> KeysRevoked:
-    revoked = await accounts.revoke_keys(actor=caller.actor, key_id=key_id)
-    if not revoked and all(k.id != key_id for k in await accounts.list_keys()):
-        raise APIError(404, f"No key with id '{key_id}'", param="key_id", code="key_not_found")
-    return KeysRevoked(revoked=revoked)
+    return KeysRevoked(revoked=await revoke_key_by_id(accounts, key_id, caller.actor))
 
 
 @router.get("/audit")
