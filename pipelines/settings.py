@@ -36,6 +36,12 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(2 * 1024 * 1024, description="JSON request bodies")
     max_upload_bytes: int = Field(200 * 1024 * 1024, description="multipart uploads")
     max_inflight_per_model: int = Field(64, description="running + queued before 429")
+    rate_limit_storage: str = Field(
+        "memory://",
+        pattern=r"^(memory|redis|rediss|redis\+unix)://",
+        description="where requests per minute are counted: memory:// (this process) or "
+        "redis://host:port/db (shared by every node of a fleet)",
+    )
     cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("api_keys", mode="before")

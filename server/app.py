@@ -87,7 +87,7 @@ def build_services(
         retention=Retention(jobs, accounts, settings.data_dir, settings.tenants.sweep_interval_s),
         text=TextPipelines(jobs.services, admit=gate.enter),
         gate=gate,
-        rate_limiter=RateLimiter(),
+        rate_limiter=RateLimiter(settings.server.rate_limit_storage),
     )
 
 
@@ -95,6 +95,7 @@ def build_services(
 async def running(services: AppServices) -> AsyncIterator[None]:
     """Start the services in dependency order; stop them in reverse, however start-up ended."""
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(services.rate_limiter.close)
         await services.accounts.open()  # keys and quotas: every request needs them
         stack.push_async_callback(services.accounts.close)
         await services.registry.preload()

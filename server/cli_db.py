@@ -1,5 +1,6 @@
 """`localshang db upgrade|current`: the schema revision of the jobs' and accounts' database
-(settings.jobs_database()). The server upgrades it at start too; this is for doing it first."""
+(settings.jobs_database()). The server upgrades a SQLite file at start too; a PostgreSQL database,
+shared by nodes, only this command upgrades (a node refuses one at an older revision)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,25 @@
 """Request limits: body size cap (413), a per-model in-flight cap and a per-tenant request rate
-(429 with Retry-After)."""
+(429 with Retry-After), the rate counted in memory or in a Redis that a fleet shares."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import APIError
+
+log = logging.getLogger(__name__)
 
 
 class BodySizeLimit:
@@ -116,26 +124,74 @@ class InflightGate:
 
 
 class RateLimiter:
-    """A token bucket per tenant: `per_minute` requests a minute on average, bursts up to that
-    many. In memory: each server process of a fleet counts its own requests."""
+    """Requests per minute per tenant, counted in the storage `storage_url` names: `memory://`
+    (this process: each node of a fleet counts its own) or `redis://host:port/db` (one count
+    that every node shares).
 
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, at)
+    Strategy: the `limits` library's moving window, at most N requests in any 60 s, which is
+    what "N per minute" reads as; Retry-After is the time until the oldest of them is a minute
+    old. Its sliding window counter is cheaper (two counters instead of one entry per request)
+    but estimates the previous minute's share, so near a minute's turn it lets through more or
+    fewer than N; Redis keeps at most N entries a tenant (a Lua script checks and adds them in
+    one step, so nodes racing each other admit exactly N). Entries carry the admitting node's
+    clock: a fleet keeps its clocks in step (NTP).
 
-    def admit(self, tenant: str, per_minute: int | None) -> None:
+    A storage that cannot be reached fails open: requests go through unlimited and a warning is
+    logged (once, then once on recovery), as API gateways do. A merchant whose shop calls us
+    should not be refused because a counter is down; the per-tenant job quota, held in the
+    database, still caps the expensive work. While down the storage is asked again only every
+    `retry_s`, so a dead host does not add a connect timeout to every request.
+    """
+
+    def __init__(self, storage_url: str = "memory://", retry_s: float = 5.0) -> None:
+        self._pool: ConnectionPool | None = None
+        storage: Storage
+        if storage_url.startswith("memory://"):
+            storage = MemoryStorage()
+        else:
+            self._pool = ConnectionPool.from_url(
+                storage_url, socket_connect_timeout=1.0, socket_timeout=1.0
+            )
+            storage = RedisStorage(
+                f"async+{storage_url}",
+                implementation="redispy",
+                wrap_exceptions=True,
+                key_prefix="localshang",
+                # documented by limits, though its annotation of options allows scalars only
+                connection_pool=self._pool,  # type: ignore[arg-type]
+            )
+        self._windows = MovingWindowRateLimiter(storage)
+        self._retry_s = retry_s
+        self._down_until: float | None = None  # while unreachable: when to ask it again
+
+    async def admit(self, tenant: str, per_minute: int | None) -> None:
+        """Count one request of `tenant`, or APIError 429 with Retry-After past `per_minute`."""
         if per_minute is None:
             return
-        now = time.monotonic()
-        tokens, at = self._buckets.get(tenant, (float(per_minute), now))
-        tokens = min(float(per_minute), tokens + (now - at) * per_minute / 60.0)
-        if tokens < 1.0:
-            self._buckets[tenant] = (tokens, now)
-            wait_s = (1.0 - tokens) * 60.0 / per_minute
+        if self._down_until is not None and time.monotonic() < self._down_until:
+            return
+        limit = RateLimitItemPerMinute(per_minute, namespace="requests")
+        try:
+            admitted = await self._windows.hit(limit, tenant)
+            window = None if admitted else await self._windows.get_window_stats(limit, tenant)
+        except StorageError as exc:
+            if self._down_until is None:
+                log.warning("rate limit storage unreachable, requests are not limited: %s", exc)
+            self._down_until = time.monotonic() + self._retry_s
+            return
+        if self._down_until is not None:
+            log.warning("rate limit storage reachable again, requests are limited")
+            self._down_until = None
+        if window is not None:
+            wait_s = max(1, math.ceil(window.reset_time - time.time()))
             raise APIError(
                 429,
                 f"Rate limit reached: {per_minute} requests per minute for your key's tenant. "
-                f"Retry in {math.ceil(wait_s)} s.",
+                f"Retry in {wait_s} s.",
                 code="rate_limit_exceeded",
-                retry_after=max(1, math.ceil(wait_s)),
+                retry_after=wait_s,
             )
-        self._buckets[tenant] = (tokens - 1.0, now)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()

@@ -60,7 +60,7 @@ async def get_caller(request: Request) -> Tenant:
         account = await resolve_account(accounts, request.headers.get("authorization"))
     request.state.tenant = account.tenant  # for the access log
     quotas = await accounts.quotas(account.tenant)
-    services.rate_limiter.admit(account.tenant, quotas.requests_per_minute)
+    await services.rate_limiter.admit(account.tenant, quotas.requests_per_minute)
     return Tenant(account.tenant, account.is_admin, quotas, account.actor)
 
 

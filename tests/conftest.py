@@ -13,10 +13,12 @@ pytest_plugins = [
     "tests.fixtures_stt",
     "tests.fixtures_tts",
     "tests.fixtures_video",
+    "tests.fixtures_postgres",  # before fixtures_jobs, which imports it
     "tests.fixtures_jobs",
     "tests.fixtures_tenancy",
     "tests.fixtures_browser",
     "tests.fixtures_console",
+    "tests.fixtures_redis",
 ]
 
 netguard.install()

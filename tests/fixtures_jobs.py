@@ -37,6 +37,7 @@ from pipelines.platform.jobs.job_type import JobType, Stage
 from pipelines.platform.jobs.settings import JobSettings
 from pipelines.settings import ServerSettings, Settings
 from server.app import create_app
+from tests.fixtures_postgres import upgrade_database
 
 KEYS = {"shop-a": "sk-shop-a", "shop-b": "sk-shop-b"}
 
@@ -226,12 +227,21 @@ JobsClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 @pytest.fixture
 def jobs_client(tmp_path: Path) -> JobsClient:
-    """`async with jobs_client([specs], concurrency={...}) as client:` a fresh real app."""
+    """`async with jobs_client([specs], concurrency={...}) as client:` a fresh real app; on
+    `database=URL` (default: the SQLite file in its data dir) after that is upgraded."""
 
-    def build(
-        specs: list[ModelSpec] | None = None, concurrency: dict[str, int] | None = None
-    ) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        return serve_in_process(build_app(job_test_settings(tmp_path, specs or [], concurrency)))
+    @asynccontextmanager
+    async def build(
+        specs: list[ModelSpec] | None = None,
+        concurrency: dict[str, int] | None = None,
+        database: str | None = None,
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        settings = job_test_settings(tmp_path, specs or [], concurrency)
+        if database is not None:
+            settings.jobs.database = database
+            await upgrade_database(database)
+        async with serve_in_process(build_app(settings)) as client:
+            yield client
 
     return build
 

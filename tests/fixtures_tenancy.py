@@ -129,8 +129,11 @@ def tenancy_settings(
 
 
 def write_config(settings: Settings, path: Path) -> Path:
-    """The YAML the CLI reads: the same data dir (hence database) as the app's."""
-    path.write_text(yaml.safe_dump({"data_dir": str(settings.data_dir), "models": []}))
+    """The YAML the CLI reads: the same data dir and database as the app's."""
+    config: dict[str, Any] = {"data_dir": str(settings.data_dir), "models": []}
+    if settings.jobs.database is not None:
+        config["jobs"] = {"database": settings.jobs.database}
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -140,16 +143,23 @@ Deploy = Callable[..., AbstractAsyncContextManager[Deployment]]
 @pytest.fixture
 def deploy(tmp_path: Path) -> Deploy:
     """`async with deploy(keys=["shop-a", "shop-b"], admin=["ops"], **settings) as d:` a fresh
-    server whose keys were made with `localshang keys create` before it started."""
+    server whose keys were made with `localshang keys create` before it started; on
+    `database=URL` (default: the SQLite file in the data dir) after `localshang db upgrade`, as
+    an operator starts nodes on a shared database."""
 
     @asynccontextmanager
     async def build(
         keys: tuple[str, ...] = ("shop-a", "shop-b"),
         admin: tuple[str, ...] = ("ops",),
+        database: str | None = None,
         **options: Any,
     ) -> AsyncIterator[Deployment]:
         settings = tenancy_settings(tmp_path, **options)
+        settings.jobs.database = database
         deployment = Deployment(settings, write_config(settings, tmp_path / "config.yaml"))
+        if database is not None:
+            code, _, err = await deployment.cli("db", "upgrade")
+            assert code == 0, err
         for tenant in keys:
             await deployment.create_key(tenant)
         for tenant in admin:

@@ -95,7 +95,7 @@ async def metered(request: Request, work: Awaitable[T]) -> T:
     services = app_services(request)
     tenant = viewer_of(request).tenant
     quotas = await services.accounts.quotas(tenant)
-    services.rate_limiter.admit(tenant, quotas.requests_per_minute)
+    await services.rate_limiter.admit(tenant, quotas.requests_per_minute)
     async with Meter(services.accounts, tenant).pipeline_tokens():
         return await unless_disconnected(request, work)
 

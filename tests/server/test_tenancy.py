@@ -44,8 +44,10 @@ def test_keys_create_shows_the_key_once_and_stores_only_a_salted_hash(tmp_path: 
     assert KEY.match(out.strip()) and out.strip() != key  # a new key each time, never the old
 
 
-async def test_database_keys_authenticate_and_a_revoked_key_gets_401(deploy: Deploy) -> None:
-    async with deploy(keys=(), admin=()) as d:
+async def test_database_keys_authenticate_and_a_revoked_key_gets_401(
+    deploy: Deploy, database_url: str
+) -> None:
+    async with deploy(keys=(), admin=(), database=database_url) as d:
         # no key anywhere: loopback-only mode, everyone is "default", as before keys existed
         assert (await d.http.get("/v1/jobs")).status_code == 200
         key = await d.create_key("shop-a")  # while the server runs
@@ -63,9 +65,9 @@ async def test_database_keys_authenticate_and_a_revoked_key_gets_401(deploy: Dep
         assert_error(await d.http.get("/v1/jobs"), 401, "missing_api_key")
 
 
-async def test_admin_endpoints_need_an_admin_key(deploy: Deploy) -> None:
+async def test_admin_endpoints_need_an_admin_key(deploy: Deploy, database_url: str) -> None:
     config_keys = [{"key": "sk-config-admin", "tenant": "ops2", "admin": True}]
-    async with deploy(config_keys=config_keys) as d:
+    async with deploy(config_keys=config_keys, database=database_url) as d:
         for path in ("/v1/admin/usage", "/v1/admin/tenants", "/v1/admin/audit", "/v1/admin/keys"):
             assert_error(await d.http.get(path, headers=d.auth("shop-a")), 403, "admin_required")
             assert (await d.http.get(path, headers=d.auth("ops"))).status_code == 200
@@ -90,8 +92,8 @@ async def test_admin_endpoints_need_an_admin_key(deploy: Deploy) -> None:
         assert any(a == "key.created" and actor.startswith("cli") for a, _, actor in actions)
 
 
-async def test_tenants_see_nothing_of_each_other(deploy: Deploy) -> None:
-    async with deploy() as d:
+async def test_tenants_see_nothing_of_each_other(deploy: Deploy, database_url: str) -> None:
+    async with deploy(database=database_url) as d:
         a, b = d.auth("shop-a"), d.auth("shop-b")
         job = await d.submit("shop-a", steps=1, step_s=0)
         await d.wait_job(job["id"], "shop-a")
@@ -132,12 +134,14 @@ async def test_requests_over_the_rate_quota_get_429_with_retry_after(deploy: Dep
             assert (await d.http.get("/v1/jobs", headers=d.auth("shop-a"))).status_code == 200
         limited = await d.http.get("/v1/jobs", headers=d.auth("shop-a"))
         assert_error(limited, 429, "rate_limit_exceeded")
-        assert 1 <= int(limited.headers["retry-after"]) <= 20  # a token comes back every 20 s
+        assert 1 <= int(limited.headers["retry-after"]) <= 60  # the first leaves the minute
         assert (await d.http.get("/v1/jobs", headers=d.auth("shop-b"))).status_code == 200
 
 
-async def test_jobs_at_once_are_capped_with_429_until_one_ends(deploy: Deploy) -> None:
-    async with deploy() as d:
+async def test_jobs_at_once_are_capped_with_429_until_one_ends(
+    deploy: Deploy, database_url: str
+) -> None:
+    async with deploy(database=database_url) as d:
         quota = await d.http.patch(
             "/v1/admin/tenants/shop-a/quotas", json={"concurrent_jobs": 1}, headers=d.auth("ops")
         )

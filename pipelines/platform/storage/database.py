@@ -26,15 +26,21 @@ SQLITE_PRAGMAS = (
     # last transactions, never corrupt the file.
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    # deleted rows (jobs, glossaries, keys) hold merchant data: zero their pages
+    # deleted rows (jobs, glossaries, keys) hold merchant data: zero their pages. PostgreSQL has
+    # no equivalent: a deleted row stays in its page until VACUUM reuses the space (compact()).
     "PRAGMA secure_delete=ON",
     "PRAGMA busy_timeout=5000",
 )
 
 
+class SchemaOutdated(RuntimeError):
+    """A shared database behind the code's schema: nodes never migrate it on their own."""
+
+
 def database_url(target: str) -> URL:
     """`target` as a URL (sqlite:////abs/file.sqlite3, postgresql://...); a plain path names a
-    SQLite file. ValueError for anything else, naming what is supported."""
+    SQLite file. ValueError for anything else, naming what is supported. A plain postgresql://
+    means the psycopg 3 driver (SQLAlchemy's own default is psycopg2, not installed)."""
     if "://" not in target:
         return URL.create("sqlite", database=str(Path(target).expanduser().resolve()))
     try:
@@ -50,6 +56,8 @@ def database_url(target: str) -> URL:
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         # each connection would get a database of its own
         raise ValueError(f"jobs.database: SQLite needs a file, not {shown!r}")
+    if url.drivername == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
     return url
 
 
@@ -75,8 +83,14 @@ class Database:
         """False for a SQLite file not created yet (a database server's is always there)."""
         return not self.is_sqlite or Path(self.url.database or "").is_file()
 
-    async def open(self, *, upgrade: bool = True) -> None:
-        """Connect, and bring the schema to the newest revision unless `upgrade` is False."""
+    async def open(self, *, upgrade: bool | None = None) -> None:
+        """Connect; with `upgrade` True bring the schema to the newest revision, with False take
+        it as it is. None (a server, a command): a SQLite file, embedded in this one process, is
+        upgraded; a PostgreSQL database that many nodes share is only checked, SchemaOutdated if
+        it is behind: its upgrade is the operator's `localshang db upgrade`, run once, never a
+        node's side effect while other nodes of the older code still use it."""
+        check = upgrade is None and not self.is_sqlite
+        upgrade = self.is_sqlite if upgrade is None else upgrade
         async with self._lock:
             self._users += 1
             if self._users > 1:
@@ -87,6 +101,8 @@ class Database:
                 self._engine = await self._on_thread(self._connect)
                 if upgrade:
                     await self.run(migrate.upgrade)
+                if check:
+                    await self._check_revision()
             except BaseException:
                 self._users = 0
                 await self._stop()
@@ -113,8 +129,20 @@ class Database:
         """The schema revision the database is at (None: never migrated)."""
         return await self.run(migrate.current_revision)
 
+    async def _check_revision(self) -> None:
+        revision, head = await self.run(migrate.current_revision), migrate.head_revision()
+        if revision != head:
+            shown = self.url.render_as_string(hide_password=True)
+            raise SchemaOutdated(
+                f"the database {shown} is at schema revision {revision or 'none'}, this code "
+                f"needs {head}: run `localshang db upgrade` (once, for every node), then start"
+            )
+
     async def compact(self) -> None:
-        """Leave what was deleted in no file of the database, as far as the database can."""
+        """Leave what was deleted in no file of the database, as far as the database can: on
+        PostgreSQL a plain VACUUM marks the dead rows' space free for reuse (their bytes stay in
+        the pages until overwritten: no secure delete there; VACUUM FULL would lock the tables
+        every node uses)."""
 
         def call() -> None:
             engine = self._connected()

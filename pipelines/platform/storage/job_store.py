@@ -42,6 +42,11 @@ class SQLJobStore(DatabaseStore):
 
         def insert(db: Connection) -> JobRecord | None:
             if max_active is not None:  # counted in the insert's transaction: no race past it
+                if db.dialect.name == "postgresql":
+                    # READ COMMITTED would let two creates count the same rows and both insert:
+                    # one create at a time per tenant, the lock held until the transaction ends
+                    # (SQLite's BEGIN IMMEDIATE serializes every writer already)
+                    db.execute(select(func.pg_advisory_xact_lock(func.hashtext(tenant))))
                 active = db.scalar(
                     select(func.count())
                     .select_from(jobs)

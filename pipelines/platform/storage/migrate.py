@@ -23,10 +23,11 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
-def upgrade(connection: Connection) -> None:
-    """Bring the schema to the newest revision, in the connection's open transaction."""
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Bring the schema to the newest revision (or to `revision`, as an older node left it), in
+    the connection's open transaction."""
     before = current_revision(connection)
-    command.upgrade(_config(connection), "head")
+    command.upgrade(_config(connection), revision)
     after = current_revision(connection)
     if after != before:
         log.info("database schema upgraded from revision %s to %s", before or "none", after)

@@ -24,8 +24,10 @@ async def submit(
     return job
 
 
-async def test_job_runs_through_its_stages_and_publishes_artifacts(jobs_client: JobsClient) -> None:
-    async with jobs_client() as client:
+async def test_job_runs_through_its_stages_and_publishes_artifacts(
+    jobs_client: JobsClient, database_url: str
+) -> None:
+    async with jobs_client(database=database_url) as client:
         job = await submit(client, "shop-a", steps=3, big_bytes=3000)
         assert job["object"] == "job" and job["state"] in ("queued", "running")
         assert job["stage_count"] == 3
@@ -107,8 +109,10 @@ async def test_ranges_follow_rfc_9110_invalid_ones_are_ignored_unsatisfiable_one
         assert (stale.status_code, stale.content) == (200, payload)  # changed: the whole file
 
 
-async def test_deleting_a_finished_job_removes_it_everywhere(jobs_client: JobsClient) -> None:
-    async with jobs_client() as client:
+async def test_deleting_a_finished_job_removes_it_everywhere(
+    jobs_client: JobsClient, database_url: str
+) -> None:
+    async with jobs_client(database=database_url) as client:
         job = await submit(client, "shop-a", steps=1, step_s=0)
         job = await wait_for_job(client, job["id"], "shop-a")
         assert job["state"] == "succeeded" and job["artifacts"] and job["deleted"] is False
@@ -154,8 +158,10 @@ async def test_another_tenant_sees_nothing_of_a_job(jobs_client: JobsClient) -> 
         assert_error(await client.get("/v1/jobs"), 401, "missing_api_key")
 
 
-async def test_full_pool_queues_jobs_with_visible_positions(jobs_client: JobsClient) -> None:
-    async with jobs_client(concurrency={"test": 1}) as client:
+async def test_full_pool_queues_jobs_with_visible_positions(
+    jobs_client: JobsClient, database_url: str
+) -> None:
+    async with jobs_client(concurrency={"test": 1}, database=database_url) as client:
         first = await submit(client, "shop-a", steps=40, step_s=0.05)
         await wait_for_job(client, first["id"], "shop-a", lambda j: j["state"] == "running")
         second = await submit(client, "shop-b", steps=1, step_s=0)
@@ -173,8 +179,9 @@ async def test_full_pool_queues_jobs_with_visible_positions(jobs_client: JobsCli
 
 async def test_cancelling_stops_a_running_job_and_deletes_its_artifacts(
     jobs_client: JobsClient,
+    database_url: str,
 ) -> None:
-    async with jobs_client(concurrency={"test": 1}) as client:
+    async with jobs_client(concurrency={"test": 1}, database=database_url) as client:
         running = await submit(client, "shop-a", steps=200, step_s=0.05)
         queued = await submit(client, "shop-a", steps=1)
         running = await wait_for_job(
@@ -199,8 +206,10 @@ async def test_cancelling_stops_a_running_job_and_deletes_its_artifacts(
             assert job["attempts"] == (1 if job_id == running["id"] else 0)
 
 
-async def test_events_stream_progress_until_the_job_ends(jobs_client: JobsClient) -> None:
-    async with jobs_client() as client:
+async def test_events_stream_progress_until_the_job_ends(
+    jobs_client: JobsClient, database_url: str
+) -> None:
+    async with jobs_client(database=database_url) as client:
         job = await submit(client, "shop-a", steps=5, step_s=0.1)
         events: list[dict[str, Any]] = []
         async with client.stream(

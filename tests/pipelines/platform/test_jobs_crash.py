@@ -110,11 +110,14 @@ async def test_a_job_that_cannot_resume_is_failed_with_the_reason(tmp_path: Path
         assert [a["name"] for a in job["artifacts"]] == ["prepared.txt"]
 
 
-async def test_a_job_interrupted_too_often_is_failed_not_resumed(tmp_path: Path) -> None:
+async def test_a_job_interrupted_too_often_is_failed_not_resumed(
+    tmp_path: Path, database_url: str
+) -> None:
     """Recovery, in process: a job left running by `max_resumes + 1` crashes is failed."""
     settings = job_test_settings(tmp_path, [])
-    store = stores_for(str(tmp_path / "data" / "jobs.sqlite3")).jobs
-    await store.open()
+    settings.jobs.database = database_url
+    store = stores_for(database_url).jobs
+    await store.database.open(upgrade=True)
     job = await store.create(
         tenant="shop-a", type="slow", resource="test", input={"steps": 1}, stage_count=3
     )
@@ -137,9 +140,13 @@ async def test_a_job_interrupted_too_often_is_failed_not_resumed(tmp_path: Path)
 
 
 async def test_an_orderly_shutdown_requeues_running_jobs_without_using_up_resumes(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     settings = job_test_settings(tmp_path, [])
+    settings.jobs.database = database_url
+    store = stores_for(database_url).jobs
+    await store.database.open(upgrade=True)  # as `localshang db upgrade` (PostgreSQL) would
+    await store.close()
 
     def service() -> JobService:
         return JobService.from_settings(settings, registry=None, types=JobTypes([SLOW_JOB]))
@@ -151,7 +158,6 @@ async def test_an_orderly_shutdown_requeues_running_jobs_without_using_up_resume
         while (await first.get("shop-a", job.id)).progress < 0.3:
             await asyncio.sleep(0.05)
     await first.close()
-    store = stores_for(str(tmp_path / "data" / "jobs.sqlite3")).jobs
     await store.open()
     stopped = await store.get(job.id)
     await store.close()

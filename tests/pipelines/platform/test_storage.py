@@ -15,11 +15,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
 from pipelines.platform.jobs.types import ArtifactRecord
-from pipelines.platform.storage.database import Database
-from pipelines.platform.storage.migrate import head_revision
+from pipelines.platform.storage.database import Database, SchemaOutdated
+from pipelines.platform.storage.migrate import head_revision, upgrade
 from pipelines.platform.storage.schema import metadata
 from pipelines.platform.storage.stores import stores_for
-from tests.fixtures_tenancy import run_cli
+from tests.fixtures_jobs import build_app, serve_in_process
+from tests.fixtures_tenancy import run_cli, tenancy_settings
 
 # The DDL the job and account stores ran at every start before there were revisions, verbatim.
 PRE_REVISION_JOB_TABLES = """
@@ -146,9 +147,51 @@ def test_a_fresh_database_is_at_the_newest_revision(tmp_path: Path) -> None:
     assert code == 0 and out.strip() == f"{head_revision()} (head)"
 
 
-async def test_the_revisions_build_the_tables_the_stores_use(tmp_path: Path) -> None:
-    database = Database.from_url(str(tmp_path / "jobs.sqlite3"))
-    await database.open()
+async def test_db_upgrade_migrates_the_database_a_url_names(
+    tmp_path: Path, database_url: str
+) -> None:
+    cfg = config(tmp_path, database_url)
+    code, out, _ = await asyncio.to_thread(run_cli, cfg, "db", "upgrade")
+    assert code == 0 and out.strip() == f"{head_revision()} (head)"
+    code, out, _ = await asyncio.to_thread(run_cli, cfg, "db", "current")
+    assert code == 0 and out.strip() == f"{head_revision()} (head)"
+
+
+async def test_a_node_on_an_older_schema_upgrades_sqlite_but_refuses_a_shared_postgresql(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SQLite is this process's own file: the server upgrades it. PostgreSQL is shared by nodes
+    that may still run the older code: the server refuses it until the operator upgrades it."""
+    older = Database.from_url(database_url)
+    await older.open(upgrade=False)
+    await older.run(lambda connection: upgrade(connection, "0001"))
+    await older.close()
+    settings = tenancy_settings(tmp_path)
+    settings.jobs.database = database_url
+
+    if older.is_sqlite:
+        async with serve_in_process(build_app(settings)) as client:
+            assert (await client.get("/health")).status_code == 200
+    else:
+        with pytest.raises(SchemaOutdated, match=r"revision 0001.*run `localshang db upgrade`"):
+            async with serve_in_process(build_app(settings)):
+                pass
+        code, _, err = await asyncio.to_thread(
+            run_cli, config(tmp_path, database_url), "db", "upgrade"
+        )
+        assert code == 0, err
+        async with serve_in_process(build_app(settings)) as client:
+            assert (await client.get("/health")).status_code == 200
+    await older.open(upgrade=False)
+    try:
+        assert await older.revision() == head_revision()
+    finally:
+        await older.close()
+
+
+async def test_the_revisions_build_the_tables_the_stores_use(database_url: str) -> None:
+    database = Database.from_url(database_url)
+    await database.open(upgrade=True)
     try:
 
         def differences(connection: Connection) -> list[Any]:
@@ -243,12 +286,14 @@ def test_a_database_url_that_cannot_work_is_refused_saying_why(
     assert "hunter2" not in err  # a password in the URL is never shown
 
 
-async def test_stores_on_one_database_share_it_until_the_last_is_closed(tmp_path: Path) -> None:
-    stores = stores_for(str(tmp_path / "jobs.sqlite3"))
+async def test_stores_on_one_database_share_it_until_the_last_is_closed(database_url: str) -> None:
+    stores = stores_for(database_url)
+    await stores.database.open(upgrade=True)  # a PostgreSQL database is upgraded explicitly
     await stores.jobs.open()
     await stores.accounts.open()
     await stores.jobs.close()
     assert await stores.accounts.any_keys() is False  # still open for the accounts
     await stores.accounts.close()
+    await stores.database.close()
     with pytest.raises(RuntimeError, match="not open"):
         await stores.accounts.any_keys()
