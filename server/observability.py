@@ -15,7 +15,9 @@ log = logging.getLogger("localshang.access")
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    # other sites learn nothing; this server's own forms keep their Origin header, which the
+    # console checks (under no-referrer a browser sends `Origin: null` with a form post)
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 

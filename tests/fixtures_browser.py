@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -38,10 +40,11 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def offline_page(browser: Browser) -> AsyncIterator[GuardedPage]:
-    """A page in a fresh browser context whose requests leave the machine never."""
-    context = await browser.new_context()
+@asynccontextmanager
+async def guarded_page(browser: Browser, **context_options: Any) -> AsyncIterator[GuardedPage]:
+    """A page in a fresh browser context (`locale="zh-CN"`, ...) whose requests never leave the
+    machine: any request to a non-loopback host is refused and recorded."""
+    context = await browser.new_context(**context_options)
     guarded = GuardedPage(await context.new_page())
 
     async def refuse_outside(route: Route) -> None:
@@ -57,5 +60,13 @@ async def offline_page(browser: Browser) -> AsyncIterator[GuardedPage]:
 
     await context.route("**/*", refuse_outside)  # the context's route sees its workers' requests
     guarded.page.on("console", record_error)
-    yield guarded
-    await context.close()
+    try:
+        yield guarded
+    finally:
+        await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def offline_page(browser: Browser) -> AsyncIterator[GuardedPage]:
+    async with guarded_page(browser) as guarded:
+        yield guarded

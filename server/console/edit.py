@@ -48,16 +48,18 @@ async def redub_page(
     """The edited lines (JSON: language -> [{start, end, text}]) become a new dubbing job, as
     `POST /v1/video/dubbings/{job_id}/redub` makes it; the page then follows the new job."""
     try:
-        body = RedubRequest.model_validate({"lines": json.loads(lines)})
+        sent = json.loads(lines)
     except json.JSONDecodeError as exc:
         raise InvalidInput("The edited lines are not JSON", param="lines") from exc
-    except ValidationError as exc:
-        message, param = validation_message(exc, "")
-        raise InvalidInput(message, param=param) from exc
-    if not body.lines:
+    if not sent:
         raise InvalidInput(
             "Change at least one line before re-dubbing", param="lines", code="nothing_edited"
         )
+    try:
+        body = RedubRequest.model_validate({"lines": sent})
+    except ValidationError as exc:
+        message, param = validation_message(exc, "")
+        raise InvalidInput(message, param=param, code="invalid_value") from exc
     edited = {code: [line.cue() for line in cues] for code, cues in body.lines.items()}
     job = await redub(app_services(request).jobs, viewer_of(request).tenant, job_id, edited)
     return Response(status_code=204, headers={"HX-Redirect": f"/jobs/{job.id}"})

@@ -12,6 +12,7 @@ import io
 from functools import cache
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -37,6 +38,16 @@ def translations(locale: str) -> gettext.NullTranslations:
     write_mo(buffer, catalog)  # fuzzy entries are left out, as msgfmt does
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
+
+
+@cache
+def language_name(code: str, locale: str) -> str:
+    """A language's name in the viewer's language, from CLDR through Babel ("de" is 德语 in
+    zh_CN); the code itself where CLDR does not know it."""
+    try:
+        return Locale.parse(code.replace("-", "_")).get_display_name(locale) or code
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 def choose_locale(chosen: str | None, accept_language: str | None) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from pipelines.languages import load_languages
 from pipelines.platform.jobs.job_type import JobType
 from pipelines.platform.jobs.types import JobRecord
 from server.console.i18n import N_
@@ -81,7 +80,6 @@ class StageRow:
 @dataclass
 class LanguageView:
     code: str
-    name: str
     steps: list[tuple[str, bool]] = field(default_factory=list)
     verdict: str | None = None
     passed: list[str] = field(default_factory=list)
@@ -114,14 +112,12 @@ def stage_rows(job: JobRecord, job_type: JobType | None) -> list[StageRow]:
 def language_views(job: JobRecord) -> list[LanguageView]:
     """Per target language of a dubbing job: its steps so far and, once checked, its QA and
     files (only those actually published)."""
-    catalogue = load_languages()
     codes = [c for c in job.input.get("languages", []) if isinstance(c, str)]
     outputs = (job.result or {}).get("languages", {})
     published = {a.name for a in job.artifacts}
     views = []
     for code in codes:
-        language = catalogue.get(code)
-        view = LanguageView(code, f"{language.name} · {language.native}")
+        view = LanguageView(code)
         view.steps = [
             (label, code in (job.checkpoint.get(key) or {})) for key, label in LANGUAGE_STEPS
         ]

@@ -3,6 +3,7 @@ viewer (who looks, in which language, with which CSRF token) in every template's
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from pipelines.platform.accounts.types import Account
-from server.console.i18n import LOCALE_NAMES, translations
+from server.console.i18n import LOCALE_NAMES, language_name, translations
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def environment(locale: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["language_name"] = functools.partial(language_name, locale=locale)
     return env
 
 

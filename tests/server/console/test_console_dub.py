@@ -178,3 +178,52 @@ async def test_unknown_and_other_tenants_jobs_are_404_and_show_nothing(console: 
     assert cancel.status_code == 404 and "secret gadget" not in cancel.text
     listed = (await console.client.get("/jobs")).text
     assert other.id not in listed
+
+
+async def test_the_cue_editor_redubs_edited_lines_as_a_new_job(
+    console: Console, clips: dict[str, Clip]
+) -> None:
+    made = await console.dub(clips["portrait_silent"].path)
+    job_id = JOB_LINK.search(made.text).group(1)  # type: ignore[union-attr]
+    jobs = console.services.jobs
+    async with asyncio.timeout(180):
+        while not (await jobs.get("default", job_id)).state.finished:
+            await asyncio.sleep(0.2)
+    page = await console.client.get(f"/jobs/{job_id}/edit", headers=ZH)
+    assert page.status_code == 200 and "编辑字幕并重新配音" in page.text
+    assert page.text.count('class="cue"') >= 1 and f'src="/jobs/{job_id}/files/zh.vtt"' in page.text
+    headers = {"X-CSRF-Token": console.csrf, "HX-Request": "true", **ZH}
+
+    async def redub(lines: str) -> httpx.Response:
+        return await console.client.post(
+            f"/jobs/{job_id}/redub", data={"lines": lines}, headers=headers
+        )
+
+    not_json = await redub("{")
+    assert not_json.status_code == 400 and 'data-code="invalid_value"' not in not_json.text
+    nothing = await redub("{}")
+    assert nothing.status_code == 400 and "请至少修改一行后再重新配音" in nothing.text
+    overlapping = await redub(
+        '{"zh": [{"start": 0.1, "end": 1.0, "text": "第一句"},'
+        ' {"start": 0.5, "end": 1.2, "text": "第二句"}]}'
+    )
+    assert overlapping.status_code == 400 and "lines.zh[1].start" in overlapping.text
+    unknown = await redub('{"fr": [{"start": 0.1, "end": 1.0, "text": "Bonjour"}]}')
+    assert unknown.status_code == 400 and "该任务没有为这种语言配音" in unknown.text
+    done = await redub('{"zh": [{"start": 0.1, "end": 1.2, "text": "新的一句话"}]}')
+    assert done.status_code == 204, done.text
+    new_id = done.headers["hx-redirect"].removeprefix("/jobs/")
+    assert new_id != job_id
+    redubbed = await jobs.get("default", new_id)
+    assert redubbed.input["parent_job"] == job_id and redubbed.input["mode"] == "own"
+    assert (await jobs.get("default", job_id)).state == "succeeded"  # the earlier version stays
+
+
+async def test_only_a_finished_dub_can_be_edited(console: Console, clips: dict[str, Clip]) -> None:
+    made = await console.dub(clips["portrait_silent"].path)
+    job_id = JOB_LINK.search(made.text).group(1)  # type: ignore[union-attr]
+    headers = {"X-CSRF-Token": console.csrf, "HX-Request": "true", **ZH}
+    await console.client.post(f"/jobs/{job_id}/cancel", headers=headers)
+    page = await console.client.get(f"/jobs/{job_id}/edit", headers=ZH)
+    assert page.status_code == 409 and 'data-code="job_has_no_dub"' in page.text
+    assert "该任务没有生成配音" in page.text
