@@ -10,6 +10,15 @@ from pydantic import BaseModel, Field, model_validator
 from models.chat.tool_parsers import TOOL_PARSERS
 
 ModelKind = Literal["chat", "asr", "tts", "embedding"]
+# vLLM's own ways to spread one model over GPUs and machines: passed through to its engine
+# (models.chat.vllm_backend) and shown in /v1/models. Executor backends as vLLM's
+# config.parallel.DistributedExecutorBackend names them.
+PARALLELISM_OPTIONS = (
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "distributed_executor_backend",
+)
+EXECUTOR_BACKENDS = ("mp", "ray", "uni", "external_launcher")
 
 
 class ModelSpec(BaseModel):
@@ -34,6 +43,28 @@ class ModelSpec(BaseModel):
                 f"model {self.id}: unknown tool_parser '{parser}' (known: {', '.join(TOOL_PARSERS)})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _valid_parallelism(self) -> ModelSpec:
+        """A bad GPU count or executor fails at start-up, not minutes into an engine's load."""
+        for name, value in self.parallelism.items():
+            if name != "distributed_executor_backend":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError(f"model {self.id}: {name} must be a count >= 1, not {value!r}")
+            elif value not in EXECUTOR_BACKENDS:
+                raise ValueError(
+                    f"model {self.id}: distributed_executor_backend '{value}' is none of "
+                    f"{', '.join(EXECUTOR_BACKENDS)}"
+                )
+        return self
+
+    @property
+    def parallelism(self) -> dict[str, Any]:
+        """The PARALLELISM_OPTIONS set in `options` (or in `options.engine_args`, which wins, as
+        it does in the engine's arguments); {} when the model runs on one device."""
+        extra = self.options.get("engine_args")
+        sources = (self.options, extra if isinstance(extra, dict) else {})
+        return {k: v for source in sources for k, v in source.items() if k in PARALLELISM_OPTIONS}
 
     def resolve_path(self, model_dir: Path) -> Path:
         path = Path(self.path).expanduser()

@@ -105,7 +105,7 @@ async def running(services: AppServices) -> AsyncIterator[None]:
         removed = await asyncio.to_thread(clear_unfinished_uploads, services.settings.data_dir)
         if removed:  # no request of this process is under way yet: these are a dead one's
             log.warning("removed %d unfinished uploads left by a stopped server", len(removed))
-        await services.jobs.start()  # recovers interrupted jobs, then starts the workers
+        await services.jobs.start()  # its workers: in-process (SQLite) or task-queue ones
         stack.push_async_callback(services.jobs.close)
         await stack.enter_async_context(sweeping(services.retention))
         yield
@@ -131,10 +131,13 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in ROUTERS:
+    # a worker node (jobs.role) runs jobs and answers its probes; the API nodes serve the rest
+    serves_api = settings.jobs.role != "worker"
+    for module in ROUTERS if serves_api else (health,):
         app.include_router(module.router)
-    console.install(app)  # the web console's pages, at / beside the API's /v1
-    app.mount("/static", StaticFiles(packages=[("server", "static")]), name="static")
+    if serves_api:
+        console.install(app)  # the web console's pages, at / beside the API's /v1
+        app.mount("/static", StaticFiles(packages=[("server", "static")]), name="static")
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,

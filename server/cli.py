@@ -12,10 +12,12 @@ from pathlib import Path
 
 from models.fetch import BUNDLES, FetchError, fetch
 from models.spec import ModelSpec
+from pipelines.platform.jobs.service import role_needs_postgresql
 from pipelines.platform.storage.stores import stores_for
+from pipelines.platform.storage.task_queue import task_queue_connector
 from pipelines.settings import Settings, load_settings
 from pipelines.video.cli import register as register_dub
-from server import cli_db, cli_jobs, cli_keys
+from server import cli_db, cli_doctor, cli_jobs, cli_keys
 
 log = logging.getLogger("localshang")
 
@@ -28,6 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the OpenAI-compatible server")
     serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default from config: 8000)")
+    serve.add_argument(
+        "--role",
+        choices=("all", "api", "worker"),
+        help="api: the HTTP API, runs no jobs; worker: runs jobs, answers /health and /ready "
+        "only; all: both (default from config jobs.role: all). api and worker need PostgreSQL",
+    )
     serve.set_defaults(run=_serve)
 
     models = commands.add_parser("models", help="list or fetch models")
@@ -39,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_jobs.register(commands)
     cli_keys.register(commands)
     cli_db.register(commands)
+    cli_doctor.register(commands)
     register_dub(commands)
 
     args = parser.parse_args(argv)
@@ -60,7 +69,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     )
-    if not server.api_keys and not _database_has_keys(settings):
+    jobs = settings.jobs.model_copy(update={"role": args.role or settings.jobs.role})
+    if jobs.role != "all" and task_queue_connector(settings.jobs_database()) is None:
+        log.error("%s", role_needs_postgresql(jobs.role))
+        return 2
+    settings = settings.model_copy(update={"jobs": jobs})
+    # a worker node serves no API (server.app), so needs no keys to bind
+    if jobs.role != "worker" and not server.api_keys and not _database_has_keys(settings):
         if not _is_loopback(server.host):
             log.error(
                 "refusing to bind %s without API keys: create one with `localshang keys "

@@ -45,6 +45,8 @@ ENGINE_OPTIONS = (
     "gpu_memory_utilization",
     "enforce_eager",
     "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "distributed_executor_backend",
     "quantization",
 )
 # Everything else this backend understands, or leaves to others (the server reads
@@ -71,6 +73,9 @@ class VLLMChat(ChatBackend):
         enforce_eager: no CUDA graphs / torch.compile. Default True on CPU (compiling takes
             minutes there and gains little), vLLM's default (False) on GPU.
         tensor_parallel_size: GPUs to shard the model over (default 1).
+        pipeline_parallel_size: stages of layers, one per machine across machines (default 1).
+        distributed_executor_backend: "mp" (vLLM's default on one machine: a process per GPU)
+            or "ray" (GPUs of several machines joined in a Ray cluster started beforehand).
         quantization: e.g. "awq", "gptq", "fp8" (default: what the checkpoint says).
         kv_cache_space_gb: KV cache size in GiB, passed as vLLM's `kv_cache_memory_bytes` (a
             per-engine setting, unlike the process-wide VLLM_CPU_KVCACHE_SPACE, which still wins

@@ -80,7 +80,9 @@ async def _dub(
     with tempfile.TemporaryDirectory(prefix="localshang-dub-") as scratch:
         # Not encrypted either: the scratch store is gone when the command ends, and what is
         # copied out of it below is the merchant's plaintext result.
-        jobs = settings.jobs.model_copy(update={"encryption_key": None, "database": None})
+        jobs = settings.jobs.model_copy(
+            update={"encryption_key": None, "database": None, "role": "all"}
+        )
         local = settings.model_copy(update={"data_dir": Path(scratch), "jobs": jobs})
         service = JobService.from_settings(local, registry, types=JobTypes([DUBBING_JOB]))
         await service.start()

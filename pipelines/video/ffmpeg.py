@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,22 +97,49 @@ class FFmpeg:
 
     def _exec(self, command: list[str], what: str, *, check: bool = True) -> CompletedProcess[str]:
         started = time.monotonic()
+        child = subprocess.Popen(
+            [*_rlimits(), *command],
+            cwd=self.workdir,
+            env=_CHILD_ENV,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with _LIVE_LOCK:
+            _LIVE.setdefault(self.workdir, set()).add(child)
         try:
-            done = subprocess.run(
-                [*_rlimits(), *command],
-                cwd=self.workdir,
-                env=_CHILD_ENV,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout_s,
-                check=False,
-            )
+            stdout, stderr = child.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired as exc:
+            child.kill()
+            child.communicate()
             raise MediaToolError(f"{what}: ffmpeg took longer than {self.timeout_s:.0f} s") from exc
+        finally:
+            with _LIVE_LOCK:
+                live = _LIVE.get(self.workdir, set())
+                live.discard(child)
+                if not live:
+                    _LIVE.pop(self.workdir, None)
+        done = CompletedProcess(child.args, child.returncode, stdout, stderr)
         log.debug("%s took %.2f s: %s", what, time.monotonic() - started, command)
         if check and done.returncode != 0:
             raise MediaToolError(f"{what} failed: {_last_line(done.stderr)}")
         return done
+
+
+# The children running in each job folder: a cancelled job's are killed (kill_children), since
+# cancelling the stage that waits on one does not stop the thread that runs it.
+_LIVE: dict[Path, set[subprocess.Popen[str]]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_children(workdir: Path) -> int:
+    """Kill the ffmpeg/ffprobe processes working in `workdir`; how many there were."""
+    with _LIVE_LOCK:
+        children = list(_LIVE.get(workdir.resolve(), ()))
+    for child in children:
+        child.kill()
+    return len(children)
 
 
 # Caps on every ffmpeg/ffprobe child (util-linux prlimit, an argument list like the rest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +15,9 @@ from pipelines.coverage import result_warnings
 from pipelines.languages import Language, load_languages
 from pipelines.platform.jobs.context import JobContext
 from pipelines.video.dubbing_input import DubbingInput
-from pipelines.video.ffmpeg import FFmpeg, MediaInfo
+from pipelines.video.ffmpeg import FFmpeg, MediaInfo, kill_children
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 NO_SPEECH_PROB = 0.6  # Whisper segments more likely silence than this are not speech
@@ -64,14 +67,21 @@ async def gather_progress(ctx: JobContext, calls: list[Callable[[], Awaitable[T]
 
 
 def timed(run: Callable[[JobContext], Awaitable[None]]) -> Callable[[JobContext], Awaitable[None]]:
-    """Wrap a stage so that its wall time lands in the checkpoint (and the job's result)."""
+    """Wrap a stage so that its wall time lands in the checkpoint (and the job's result), and so
+    that cancelling it kills the ffmpeg children it left running in the job folder."""
 
     name = run.__name__.removesuffix("_stage").lstrip("_")
 
     async def stage(ctx: JobContext) -> None:
         started = time.monotonic()
         spans_before = len(ctx.checkpoint.get("timings", {}).get("inference", []))
-        await run(ctx)
+        try:
+            await run(ctx)
+        except asyncio.CancelledError:  # cancelled job (or shutdown): its ffmpeg stops too
+            killed = kill_children(ctx.work_dir)
+            if killed:
+                log.info("job %s: killed %d ffmpeg processes", ctx.job_id, killed)
+            raise
         recorded = ctx.checkpoint.setdefault("timings", {})
         recorded.setdefault("stages", {})[name] = round(time.monotonic() - started, 3)
         # which stage asked the models: a re-dub shows none in transcribe and script

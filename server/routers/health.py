@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from models.registry import ModelRegistry
-from server.deps import RegistryDep
+from server.deps import AccountsDep, RegistryDep, SettingsDep
+from server.probes import is_redis, ping_redis, probe
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -27,9 +32,27 @@ def missing_weights(registry: ModelRegistry) -> list[str]:
 
 
 @router.get("/ready")
-async def ready(registry: RegistryDep) -> JSONResponse:
-    """Ready: every configured model has its weights on disk (loadable) or is loaded already."""
+async def ready(
+    registry: RegistryDep, accounts: AccountsDep, settings: SettingsDep
+) -> JSONResponse:
+    """Ready: every configured model has its weights on disk (loadable) or is loaded already, and
+    the database answers a trivial query (every request's key is looked up there).
+
+    A Redis of shared rate limits is reported, not required: the limiter fails open without it
+    (server.limits), and every node shares that one Redis, so making its outage unreadiness
+    would take the whole fleet out of a load balancer's rotation. Why a dependency is down goes
+    to the log, not to this unauthenticated answer (it would show internal hosts)."""
     missing = missing_weights(registry)
-    status = 503 if missing else 200
-    body = {"status": "not_ready" if missing else "ready", "missing_weights": missing}
-    return JSONResponse(body, status_code=status)
+    database = await probe(accounts.store.ping())
+    body: dict[str, Any] = {"missing_weights": missing, "database": {"status": database.status}}
+    if not database.ok:
+        log.warning("/ready: the database does not answer: %s", database.error)
+    storage = settings.server.rate_limit_storage
+    if is_redis(storage):
+        redis = await probe(ping_redis(storage))
+        body["rate_limit_storage"] = {"status": redis.status}
+        if not redis.ok:
+            log.warning("/ready: the rate limit storage does not answer: %s", redis.error)
+    serving = database.ok and not missing
+    body = {"status": "ready" if serving else "not_ready", **body}
+    return JSONResponse(body, status_code=200 if serving else 503)

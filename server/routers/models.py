@@ -21,6 +21,7 @@ def _card(spec: ModelSpec, registry: ModelRegistry) -> ModelCard:
         aliases=spec.aliases,
         licence=spec.licence,
         loaded=registry.is_loaded(spec.id),
+        parallelism=spec.parallelism or None,
     )
 
 

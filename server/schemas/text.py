@@ -40,6 +40,12 @@ class ModelCard(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     licence: str
     loaded: bool
+    parallelism: dict[str, Any] | None = Field(
+        None,
+        description="how vLLM spreads the model over GPUs and machines, as configured "
+        "(tensor_parallel_size, pipeline_parallel_size, distributed_executor_backend); null on one "
+        "device",
+    )
 
 
 class ModelList(BaseModel):

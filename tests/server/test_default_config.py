@@ -8,18 +8,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from models.chat.vllm_backend import engine_args
 from models.registry import BACKENDS, ModelRegistry
-from pipelines.settings import DEFAULT_CONFIG, load_settings
+from models.spec import ModelSpec
+from pipelines.settings import DEFAULT_CONFIG, Settings, load_settings
 from server.app import create_app
 from tests.fixtures_real import models_cache_dir
 from tests.fixtures_server import running
 
-CONFIGS = sorted(DEFAULT_CONFIG.parent.glob("*.yaml"))
+CONFIGS_DIR = DEFAULT_CONFIG.parent
+CONFIGS = sorted(CONFIGS_DIR.glob("*.yaml"))
+TINY = ModelSpec(id="espeak", kind="tts", backend="espeak-ng", licence="GPL-3.0-or-later")
 
 
 @pytest.mark.parametrize(
-    "config", [c for c in CONFIGS if c.name in ("default.yaml", "gpu.yaml")], ids=str
+    "config",
+    [c for c in CONFIGS if c.name in ("default.yaml", "gpu.yaml", "cluster.yaml")],
+    ids=str,
 )
 def test_shipped_configs_name_known_backends_with_licences(config: Path) -> None:
     settings = load_settings(config)
@@ -28,6 +35,43 @@ def test_shipped_configs_name_known_backends_with_licences(config: Path) -> None
         assert spec.backend in BACKENDS and spec.licence != "unknown"
         assert spec.fetch or not spec.path, f"{spec.id} has weights but no source to pull them from"
     ModelRegistry(settings.models, settings.model_dir, settings.registry)  # names are unique
+
+
+def test_cluster_config_shares_database_rates_and_artifacts_with_the_default_models() -> None:
+    cluster, default = load_settings(CONFIGS_DIR / "cluster.yaml"), load_settings(DEFAULT_CONFIG)
+    assert cluster.jobs_database().startswith("postgresql://")
+    assert cluster.server.rate_limit_storage.startswith("redis://")
+    assert cluster.server.host == "0.0.0.0" and cluster.data_dir.is_absolute()
+    assert (cluster.models, cluster.registry) == (default.models, default.registry)
+
+
+async def test_vllm_parallelism_options_are_validated_and_shown_in_models(tmp_path: Path) -> None:
+    options = {"tensor_parallel_size": 2, "pipeline_parallel_size": 2}
+    spec = ModelSpec(
+        id="distill-32b",
+        kind="chat",
+        backend="vllm",
+        path="DeepSeek-R1-Distill-Qwen-32B",
+        options={**options, "engine_args": {"distributed_executor_backend": "ray"}},
+    )
+    assert (
+        engine_args(spec, tmp_path, on_cpu=False).items()
+        >= {**options, "distributed_executor_backend": "ray"}.items()
+    )
+    for bad in (
+        {"tensor_parallel_size": 0},
+        {"engine_args": {"distributed_executor_backend": "mpi"}},
+    ):
+        with pytest.raises(ValidationError, match="distill-32b"):
+            spec.model_validate({**spec.model_dump(), "options": bad})
+
+    # no GPU here: the vllm backend is never loaded, the card comes from the spec
+    settings = Settings(model_dir=tmp_path, data_dir=tmp_path / "data", models=[spec, TINY])
+    async with running(create_app(settings)) as client:
+        tiny = (await client.get("/v1/models")).json()["data"][1]
+        card = (await client.get("/v1/models/distill-32b")).json()
+    assert card["parallelism"] == {**options, "distributed_executor_backend": "ray"}
+    assert card["loaded"] is False and tiny["parallelism"] is None
 
 
 @pytest.mark.real_weights

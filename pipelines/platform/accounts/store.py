@@ -13,6 +13,9 @@ class AccountStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """A trivial query (readiness probes): raises when the database cannot answer."""
+
     # --- keys -------------------------------------------------------------------------------
     async def add_key(self, key: KeyRecord) -> None: ...
 

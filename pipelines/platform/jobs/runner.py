@@ -1,13 +1,13 @@
-"""Worker pools that run queued jobs stage by stage, and the crash recovery of interrupted jobs."""
+"""Running one job stage by stage (the same code wherever the job was dispatched from), what
+becomes of a job a crash or shutdown interrupted, and the change notices of server-sent events."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -25,14 +25,31 @@ from pipelines.platform.jobs.types import JobRecord, JobState
 log = logging.getLogger(__name__)
 
 
+class Dispatch(Protocol):
+    """How queued jobs reach JobRunner.run: workers of this process on an embedded database
+    (jobs.local.LocalDispatch), or any node's workers through the PostgreSQL task queue
+    (jobs.cluster.ClusterDispatch)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Stop this node's workers; the jobs they cut short resume later, as after a crash,
+        without it counting against their resumes."""
+
+    async def submitted(self, job: JobRecord) -> None:
+        """`job` was just stored as queued: have it run."""
+
+    async def cancel(self, job_id: str) -> None:
+        """Stop the job (already cancelled in the store) wherever it runs, and return once it
+        let go of its files (or after a bounded wait)."""
+
+
 class JobRunner:
-    """`concurrency[resource]` workers per resource take the oldest queued job of it, in turn.
+    """Runs a claimed job's stages from its first unfinished one.
 
     Every stage completion is committed (stage index + checkpoint) before the next begins, so
     after a crash a job restarts at its first unfinished stage, or is failed with the reason.
     """
-
-    poll_s = 2.0  # also picks up jobs queued by another process sharing the store
 
     def __init__(
         self,
@@ -47,86 +64,39 @@ class JobRunner:
         self.types = types
         self.services = services
         self.settings = settings
-        self._wakeups: dict[str, asyncio.Event] = {}
-        self._workers: list[asyncio.Task[None]] = []
-        self._running: dict[str, asyncio.Task[None]] = {}
+        # set by the dispatch when it stops: a job cancelled then is resumed, not dropped
+        self.stopping = False
         self._changes: weakref.WeakValueDictionary[str, asyncio.Event] = (
             weakref.WeakValueDictionary()
         )
-        self._stopping = False
 
-    # --- life cycle -----------------------------------------------------------------------
-    async def start(self) -> None:
-        await self.recover("the server stopped")
-        resources = self.types.resources() | set(self.settings.concurrency)
-        for resource in sorted(resources):
-            self._wakeups[resource] = asyncio.Event()
-            for n in range(self.settings.workers_for(resource)):
-                self._workers.append(
-                    asyncio.create_task(self._worker(resource), name=f"jobs-{resource}-{n}")
-                )
-
-    async def stop(self) -> None:
-        """Stop the workers; jobs cut short are handled as after a crash (resumed next start)."""
-        self._stopping = True
-        for worker in self._workers:
-            worker.cancel()
-        running = list(self._running.values())
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*self._workers, *running, return_exceptions=True)
-        self._workers.clear()
-        self._running.clear()
-        await self.recover("the server shut down", graceful=True)
-
-    async def recover(self, why: str, graceful: bool = False) -> list[str]:
-        """Requeue (resumable, retries left) or fail every job left in `running`.
+    async def interrupted(self, job: JobRecord, why: str, graceful: bool = False) -> bool:
+        """Requeue (resumable, resumes left: True) or fail a job left `running` by a run that
+        ended without finishing it; files it was writing are swept, its artifacts kept.
 
         A crash counts against the job's `max_resumes` (a job that crashes the server each
         time must not do so forever); an orderly shutdown does not.
         """
-        touched = []
-        for job in await self.store.running():
-            if job.id in self._running:
-                continue
-            touched.append(job.id)
-            await self.files.sweep(job.id, keep={a.name for a in job.artifacts})
-            where = f"stage '{job.stage}' ({job.stage_index + 1} of {job.stage_count})"
-            job_type = self.types.get(job.type) if job.type in self.types else None
-            if job_type is None:
-                reason = f"{why} during {where}, and its job type '{job.type}' is not offered"
-            elif not job_type.resumable:
-                reason = f"{why} during {where}; '{job.type}' jobs cannot be resumed"
-            elif job.attempts > self.settings.max_resumes and not graceful:
-                reason = f"{why} during {where}, {job.attempts} times; not resumed again"
-            else:
-                await self.store.requeue(
-                    job.id, f"resumed after {why} during {where}", count_attempt=not graceful
-                )
-                log.warning("job %s: %s during %s; resuming it", job.id, why, where)
-                self._wake(job.resource)
-                continue
-            log.warning("job %s failed: %s", job.id, reason)
-            await self.store.fail_interrupted(job.id, {"message": reason, "code": "interrupted"})
-            await self.files.remove_work(job.id)
-            self.notify(job.id)
-        return touched
-
-    # --- queue ----------------------------------------------------------------------------
-    def _wake(self, resource: str) -> None:
-        event = self._wakeups.get(resource)
-        if event is not None:
-            event.set()
-
-    def submitted(self, job: JobRecord) -> None:
-        self._wake(job.resource)
-
-    async def cancel(self, job_id: str) -> None:
-        """Stop the job's task if it runs here, and wait for it to let go of its files."""
-        task = self._running.get(job_id)
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task], timeout=30)
+        await self.files.sweep(job.id, keep={a.name for a in job.artifacts})
+        where = f"stage '{job.stage}' ({job.stage_index + 1} of {job.stage_count})"
+        job_type = self.types.get(job.type) if job.type in self.types else None
+        if job_type is None:
+            reason = f"{why} during {where}, and its job type '{job.type}' is not offered"
+        elif not job_type.resumable:
+            reason = f"{why} during {where}; '{job.type}' jobs cannot be resumed"
+        elif job.attempts > self.settings.max_resumes and not graceful:
+            reason = f"{why} during {where}, {job.attempts} times; not resumed again"
+        else:
+            await self.store.requeue(
+                job.id, f"resumed after {why} during {where}", count_attempt=not graceful
+            )
+            log.warning("job %s: %s during %s; resuming it", job.id, why, where)
+            return True
+        log.warning("job %s failed: %s", job.id, reason)
+        await self.store.fail_interrupted(job.id, {"message": reason, "code": "interrupted"})
+        await self.files.remove_work(job.id)
+        self.notify(job.id)
+        return False
 
     # --- change notification (server-sent events) -------------------------------------------
     def notify(self, job_id: str) -> None:
@@ -135,7 +105,8 @@ class JobRunner:
             event.set()
 
     def change_event(self, job_id: str) -> asyncio.Event:
-        """An event set at the next change of the job; take it *before* reading the job."""
+        """An event set at the next change of the job in this process; take it *before*
+        reading the job (other processes' changes are seen by polling)."""
         event = self._changes.get(job_id)
         if event is None:
             event = asyncio.Event()
@@ -143,28 +114,9 @@ class JobRunner:
         return event
 
     # --- work -----------------------------------------------------------------------------
-    async def _worker(self, resource: str) -> None:
-        wakeup = self._wakeups[resource]
-        while not self._stopping:
-            wakeup.clear()
-            try:
-                job = await self.store.claim_next(resource)
-            except Exception:
-                log.exception("job store: cannot claim the next %s job", resource)
-                job = None
-            if job is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), self.poll_s)
-                continue
-            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
-            self._running[job.id] = task
-            try:
-                await asyncio.wait([task])  # the worker's own cancellation leaves the task be
-            finally:
-                if task.done():
-                    self._running.pop(job.id, None)
-
-    async def _execute(self, job: JobRecord) -> None:
+    async def run(self, job: JobRecord) -> None:
+        """Run a claimed job to its end; raises CancelledError only while `stopping` (the job
+        is then left running, for its dispatch to requeue)."""
         with tallying_tokens():  # read by _finish, for the tenant's usage
             await self._run_stages(job)
 
@@ -190,7 +142,7 @@ class JobRunner:
                 self.notify(job.id)
             await self._finish(job, JobState.SUCCEEDED, result=context.result)
         except asyncio.CancelledError:
-            if self._stopping:
+            if self.stopping:
                 raise  # shutting down: recovery decides on resume, as after a crash
             await self.files.remove_work(job.id)  # cancelled by its owner; the row says so
         except JobGone:

@@ -11,23 +11,34 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from procrastinate import BaseConnector
 from pydantic import ValidationError
 
 from pipelines.errors import InvalidInput, NotFound, QuotaExceeded, StorageQuotaExceeded
 from pipelines.platform.jobs.artifacts import ArtifactFiles
+from pipelines.platform.jobs.cluster import ClusterDispatch
 from pipelines.platform.jobs.context import JobServices
 from pipelines.platform.jobs.crypto import ArtifactCipher
 from pipelines.platform.jobs.job_type import JobTypes
+from pipelines.platform.jobs.local import LocalDispatch
 from pipelines.platform.jobs.policy import JobAction, JobEvent, OpenPolicy, TenantPolicy
-from pipelines.platform.jobs.runner import JobRunner
+from pipelines.platform.jobs.runner import Dispatch, JobRunner
 from pipelines.platform.jobs.settings import JobSettings, decode_encryption_key
 from pipelines.platform.jobs.store import GlossaryStore, JobStore
 from pipelines.platform.jobs.types import ArtifactRecord, JobRecord, JobState
 from pipelines.platform.storage.stores import stores_for
+from pipelines.platform.storage.task_queue import task_queue_connector
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 JOB_SLOT_RETRY_S = 5  # Retry-After when a tenant has all the jobs at once it may have
+
+
+def role_needs_postgresql(role: str) -> str:
+    return (
+        f"jobs.role '{role}' needs a PostgreSQL jobs.database, the task queue the nodes share; "
+        "on the embedded SQLite database one process serves and runs the jobs (role all)"
+    )
 
 
 class Store(JobStore, GlossaryStore, Protocol):
@@ -52,7 +63,10 @@ class JobService:
         settings: Settings,
         job_settings: JobSettings | None = None,
         policy: TenantPolicy | None = None,
+        task_queue: BaseConnector | None = None,
     ) -> None:
+        """Jobs run in this process (LocalDispatch) unless a `task_queue` connector is given:
+        then through procrastinate, on the nodes that run workers (ClusterDispatch)."""
         self.store = store
         self.files = files
         self.types = types
@@ -66,6 +80,11 @@ class JobService:
             policy=self.policy,
         )
         self.runner = JobRunner(store, files, types, self.services, self.settings)
+        self.dispatch: Dispatch = (
+            LocalDispatch(self.runner)
+            if task_queue is None
+            else ClusterDispatch(self.runner, task_queue)
+        )
 
     @classmethod
     def from_settings(
@@ -78,8 +97,12 @@ class JobService:
     ) -> JobService:
         """The database of settings.jobs_database(), artifacts in <data_dir>/jobs (encrypted if a
         key is set), the job types the caller offers (pipelines.catalogue.job_types: the
-        workflows')."""
+        workflows'); on PostgreSQL, jobs go through its task queue. ValueError for a role
+        other than `all` on SQLite."""
         job_settings = settings.jobs
+        task_queue = task_queue_connector(settings.jobs_database())
+        if task_queue is None and job_settings.role != "all":
+            raise ValueError(role_needs_postgresql(job_settings.role))
         key = job_settings.encryption_key
         cipher = ArtifactCipher(decode_encryption_key(key.get_secret_value())) if key else None
         return cls(
@@ -90,15 +113,16 @@ class JobService:
             settings,
             job_settings,
             policy,
+            task_queue,
         )
 
     async def start(self) -> None:
         await self.store.open()
-        await self.runner.start()
+        await self.dispatch.start()
 
     async def close(self) -> None:
         try:
-            await self.runner.stop()
+            await self.dispatch.stop()
         finally:
             await self.store.close()
 
@@ -139,7 +163,11 @@ class JobService:
                 retry_after=JOB_SLOT_RETRY_S,
                 code="concurrent_jobs_exceeded",
             )
-        self.runner.submitted(job)
+        try:
+            await self.dispatch.submitted(job)
+        except BaseException:  # a job nothing would run must not hold a slot of the tenant
+            await self.store.cancel(job.id)
+            raise
         await self.emit("job.created", job, actor)
         return await self.get(tenant, job.id)
 
@@ -166,7 +194,7 @@ class JobService:
         it was deleted."""
         await self.get(tenant, job_id)
         cancelled = await self.store.cancel(job_id)
-        await self.runner.cancel(job_id)
+        await self.dispatch.cancel(job_id)
         if cancelled:
             await self.store.remove_artifacts(job_id)
             await self.files.remove(job_id)
@@ -185,7 +213,7 @@ class JobService:
         erased = []
         for job_id in await self.store.job_ids(tenant, finished_before=finished_before):
             await self.store.cancel(job_id)
-            await self.runner.cancel(job_id)
+            await self.dispatch.cancel(job_id)
             await self.files.remove(job_id)
             if await self.store.delete(job_id):
                 erased.append(job_id)

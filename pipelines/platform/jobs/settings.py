@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
+
+Role = Literal["all", "api", "worker"]
 
 
 class JobSettings(BaseModel):
@@ -28,6 +31,29 @@ class JobSettings(BaseModel):
     )
     types: dict[str, str] = Field(
         default_factory=dict, description='extra job types: name -> "module:attribute"'
+    )
+    role: Role = Field(
+        "all",
+        description="what this node does (`localshang serve --role`): api = the HTTP API, "
+        "submits jobs and runs none; worker = runs jobs, answers /health and /ready only; all = "
+        "both. api and worker need a PostgreSQL database (the task queue every node shares).",
+    )
+    queues: list[str] | None = Field(
+        None,
+        description="on PostgreSQL, the resources (task queues, e.g. llm, media) whose jobs this "
+        "node's workers take: those whose models it hosts (default: every job type's)",
+    )
+    heartbeat_s: float = Field(
+        10.0, gt=0, description="on PostgreSQL, how often each worker tells it is alive"
+    )
+    stalled_after_s: float = Field(
+        30.0,
+        gt=0,
+        description="on PostgreSQL, a worker silent this long is taken for dead: its jobs are "
+        "resumed by another node from their last finished stage (keep it > 2 x heartbeat_s)",
+    )
+    stalled_check_s: int = Field(
+        15, ge=1, le=30, description="on PostgreSQL, how often a node looks for dead workers' jobs"
     )
     encryption_key: SecretStr | None = Field(
         None,

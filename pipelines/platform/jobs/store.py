@@ -51,6 +51,9 @@ class JobStore(Protocol):
     async def claim_next(self, resource: str) -> JobRecord | None:
         """Move the oldest queued job of `resource` to running and return it."""
 
+    async def claim(self, job_id: str) -> JobRecord | None:
+        """Move this job from queued to running and return it; None if it was not queued."""
+
     async def start_stage(
         self, job_id: str, stage: str, stage_index: int, progress: float
     ) -> None: ...

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -125,6 +126,17 @@ class Database:
 
         return await self._on_thread(call)
 
+    async def ping(self) -> None:
+        """A trivial query: raises what the driver raises when the database cannot answer."""
+        await self.run(lambda db: db.execute(select(1)))
+
+    async def clock(self) -> datetime | None:
+        """The database server's time now (PostgreSQL's clock_timestamp(), not now(): that is
+        the transaction's start); None for SQLite, whose clock is this host's."""
+        if self.is_sqlite:
+            return None
+        return await self.run(lambda db: db.execute(select(func.clock_timestamp())).scalar_one())
+
     async def revision(self) -> str | None:
         """The schema revision the database is at (None: never migrated)."""
         return await self.run(migrate.current_revision)
@@ -202,6 +214,9 @@ class DatabaseStore:
 
     async def close(self) -> None:
         await self.database.close()
+
+    async def ping(self) -> None:
+        await self.database.ping()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

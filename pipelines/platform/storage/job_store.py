@@ -110,12 +110,17 @@ class SQLJobStore(DatabaseStore):
             .limit(1)
             .scalar_subquery()
         )
+        return await self._claim(jobs.c.seq == oldest)
 
+    async def claim(self, job_id: str) -> JobRecord | None:
+        return await self._claim(jobs.c.id == job_id)
+
+    async def _claim(self, which: Any) -> JobRecord | None:
         def claim(db: Connection) -> JobRecord | None:
             now = time.time()
             job_id = db.scalar(
                 update(jobs)
-                .where(jobs.c.seq == oldest, jobs.c.state == JobState.QUEUED)
+                .where(which, jobs.c.state == JobState.QUEUED)
                 .values(
                     state=JobState.RUNNING,
                     attempts=jobs.c.attempts + 1,

@@ -19,6 +19,7 @@ from pipelines.platform.storage.database import Database, SchemaOutdated
 from pipelines.platform.storage.migrate import head_revision, upgrade
 from pipelines.platform.storage.schema import metadata
 from pipelines.platform.storage.stores import stores_for
+from pipelines.platform.storage.task_queue import is_task_queue_object
 from tests.fixtures_jobs import build_app, serve_in_process
 from tests.fixtures_tenancy import run_cli, tenancy_settings
 
@@ -195,7 +196,10 @@ async def test_the_revisions_build_the_tables_the_stores_use(database_url: str) 
     try:
 
         def differences(connection: Connection) -> list[Any]:
-            return list(compare_metadata(MigrationContext.configure(connection), metadata))
+            # procrastinate's tables (revision 0003) are its own, not schema.py's
+            ours = {"include_name": lambda name, *_: not is_task_queue_object(name)}
+            context = MigrationContext.configure(connection, opts=ours)
+            return list(compare_metadata(context, metadata))
 
         assert await database.run(differences) == []
     finally:

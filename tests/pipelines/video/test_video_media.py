@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
 from pipelines.errors import InvalidInput
+from pipelines.platform.jobs.context import JobContext
+from pipelines.video import ffmpeg
 from pipelines.video.audio import (
     MIX_RATE,
     MixOptions,
@@ -21,6 +26,8 @@ from pipelines.video.audio import (
 from pipelines.video.ffmpeg import FFmpeg, MediaToolError, probe
 from pipelines.video.mux import DubTrack, mux
 from pipelines.video.settings import VideoSettings
+from pipelines.video.stage_kit import timed
+from tests.fixtures_server import wait_until
 from tests.fixtures_video import Clip, ffprobe
 
 
@@ -180,3 +187,30 @@ def test_burned_in_subtitles_reencode_upright(tmp_path: Path, clips: dict[str, C
     video = next(s for s in probed["streams"] if s["codec_type"] == "video")
     assert (video["width"], video["height"]) == clip.size  # rotated into the picture itself
     assert float(probed["format"]["duration"]) == pytest.approx(clip.seconds, abs=0.05)
+
+
+async def test_a_cancelled_stage_kills_the_ffmpeg_it_is_waiting_on(tmp_path: Path) -> None:
+    """Cancelling a job cancels the stage awaiting ffmpeg in a thread; the child must die too,
+    not run on to its timeout in the background."""
+    ff = FFmpeg(tmp_path, timeout_s=600)
+    endless = ["-f", "lavfi", "-i", "sine=d=600", "-f", "null", "-"]
+    started = asyncio.Event()
+
+    async def _stage(ctx: Any) -> None:
+        started.set()
+        await asyncio.to_thread(ff.run, endless, what="a long encode")
+
+    context = SimpleNamespace(work_dir=tmp_path, job_id="job_test", checkpoint={}, result=None)
+    task: asyncio.Future[None] = asyncio.ensure_future(timed(_stage)(cast(JobContext, context)))
+    await started.wait()
+    await wait_until(lambda: kill_count(tmp_path) == 1, "ffmpeg started")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await wait_until(lambda: kill_count(tmp_path) == 0, "the killed ffmpeg gone")
+
+
+def kill_count(workdir: Path) -> int:
+    """How many ffmpeg children run in `workdir` (without killing them)."""
+    with ffmpeg._LIVE_LOCK:
+        return len(ffmpeg._LIVE.get(workdir.resolve(), ()))
