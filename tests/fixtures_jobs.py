@@ -360,3 +360,22 @@ class ServerProcess:
 
     def job_dir(self, job_id: str) -> Path:
         return self.tmp / "data" / "jobs" / job_id
+
+
+@asynccontextmanager
+async def node_processes(
+    tmp: Path, settings: Settings, count: int, admin_key: str | None = None
+) -> AsyncIterator[list[ServerProcess]]:
+    """`count` nodes on `settings` (one database, one data folder: a cluster on one machine),
+    each with its settings file and logs in tmp/node-A, node-B...; none started, all stopped
+    however the block ends."""
+    processes: list[ServerProcess] = []
+    try:
+        for name in "ABCDEFGH"[:count]:
+            folder = tmp / f"node-{name}"
+            folder.mkdir()
+            processes.append(ServerProcess(folder, settings=settings, admin_key=admin_key))
+        yield processes
+    finally:
+        for process in reversed(processes):
+            process.stop()

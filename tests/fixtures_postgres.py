@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -101,14 +102,22 @@ class PostgresServer:
         return self.url(name)
 
 
-@pytest.fixture(scope="session")
-def postgresql_server() -> Iterator[PostgresServer]:
+@contextmanager
+def throwaway_postgresql() -> Iterator[PostgresServer]:
+    """A started server, stopped and its folder deleted on exit (the tests' session server, and
+    scripts/bench_cluster.py's)."""
     server = PostgresServer(_bin_dir())
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[PostgresServer]:
+    with throwaway_postgresql() as server:
+        yield server
 
 
 @pytest.fixture

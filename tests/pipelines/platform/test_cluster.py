@@ -9,6 +9,7 @@ node on an older schema refuses to serve: test_storage.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from tests.fixtures_jobs import (
     auth,
     big_payload,
     job_test_settings,
+    node_processes,
     wait_for_job,
 )
 from tests.fixtures_postgres import NewDatabase, upgrade_database
@@ -54,33 +56,17 @@ async def cluster(
     settings.jobs.database = database
     settings.jobs.heartbeat_s, settings.jobs.stalled_after_s = 0.5, 2.0
     settings.jobs.stalled_check_s = 1
-    nodes = []
-    async with contextlib_exit() as stack:
-        for name in "AB":
-            folder = tmp / f"node-{name}"
-            folder.mkdir()
-            process = ServerProcess(folder, settings=settings, admin_key=ADMIN)
-            stack.append(process)
+    async with (
+        node_processes(tmp, settings, 2, ADMIN) as processes,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        nodes = []
+        for process in processes:
             client = httpx.AsyncClient(base_url=process.url, timeout=60)
-            stack.append(client)
-            nodes.append(Node(process, client))
+            nodes.append(Node(process, await stack.enter_async_context(client)))
         for node in nodes[:start]:
             await node.process.start()
         yield nodes, settings.data_dir
-
-
-@asynccontextmanager
-async def contextlib_exit() -> AsyncIterator[list[Any]]:
-    """Stops the processes and closes the clients put in the list, however the test ended."""
-    things: list[Any] = []
-    try:
-        yield things
-    finally:
-        for thing in reversed(things):
-            if isinstance(thing, ServerProcess):
-                thing.stop()
-            else:
-                await thing.aclose()
 
 
 async def submit(node: Node, **input: Any) -> str:
