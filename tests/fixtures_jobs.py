@@ -15,7 +15,6 @@ import importlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -38,6 +37,7 @@ from pipelines.platform.jobs.settings import JobSettings
 from pipelines.settings import ServerSettings, Settings
 from server.app import create_app
 from tests.fixtures_postgres import upgrade_database
+from tests.netguard import free_port
 
 KEYS = {"shop-a": "sk-shop-a", "shop-b": "sk-shop-b"}
 
@@ -274,13 +274,6 @@ async def wait_for_job(
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class ServerProcess:
     """`python -m uvicorn --factory tests.fixtures_jobs:app_from_env` on a loopback port."""
 
@@ -300,7 +293,7 @@ class ServerProcess:
             {"key": key, "tenant": tenant} for tenant, key in KEYS.items()
         ] + ([{"key": admin_key, "tenant": "ops", "admin": True}] if admin_key else [])
         self.settings_file.write_text(json.dumps(dumped))
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0

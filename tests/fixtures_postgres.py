@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ import psycopg
 import pytest
 
 from pipelines.platform.storage.database import Database
+from tests.netguard import free_port
 
 BINARIES = (Path("/usr/lib/postgresql/15/bin"),)
 MISSING = (
@@ -42,13 +42,6 @@ def _bin_dir() -> Path:
     pytest.fail(MISSING, pytrace=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PostgresServer:
     """initdb, pg_ctl start and stop, as `postgres` when this process is root."""
 
@@ -56,7 +49,7 @@ class PostgresServer:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="localshang-postgresql-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._names = itertools.count(1)
 
     def _command(self, name: str, *args: str) -> None:

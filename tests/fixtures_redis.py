@@ -4,7 +4,6 @@ loopback port, nothing persisted) and `redis_url`, an emptied database of it for
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,15 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.netguard import free_port
+
 MISSING = "redis-server is not installed: run `make system`, which installs Debian's redis-server"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (free when asked; nothing here takes it before use)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,14 @@ connects: list[Any] = []  # every INET connect seen, loopback included
 refused: list[Any] = []
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked; the caller takes it right away)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

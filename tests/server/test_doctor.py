@@ -12,8 +12,8 @@ import yaml
 
 from pipelines.platform.storage import migrate
 from pipelines.platform.storage.database import Database
-from tests.fixtures_redis import free_port
 from tests.fixtures_tenancy import run_cli
+from tests.netguard import free_port
 
 CHAT = {"id": "tiny-chat", "kind": "chat", "backend": "llama.cpp", "path": "tiny-chat"}
 UPGRADE = "run `localshang db upgrade`"

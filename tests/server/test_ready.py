@@ -13,8 +13,8 @@ import pytest
 
 from server.app import create_app
 from tests.fixtures_postgres import NewDatabase, upgrade_database
-from tests.fixtures_redis import free_port
 from tests.fixtures_server import make_settings, running
+from tests.netguard import free_port
 
 
 @asynccontextmanager
