@@ -1,5 +1,6 @@
 """/ready says whether a node should get traffic: model weights, the database it answers every
-request from, and (reported only) the Redis that counts the fleet's request rates."""
+request from, a fleet's task queue, and (reported only) the Redis that counts the fleet's
+request rates."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from server.app import create_app
 from tests.fixtures_postgres import NewDatabase, upgrade_database
 from tests.fixtures_server import make_settings, running
 from tests.netguard import free_port
+
+
+def is_postgresql(url: str) -> bool:
+    return url.startswith("postgresql")
 
 
 @asynccontextmanager
@@ -35,10 +40,13 @@ async def test_ready_reports_the_database_and_the_shared_rate_limit_storage(
     async with node(tmp_path, database_url, redis_url) as client:
         ready = await client.get("/ready")
     assert ready.status_code == 200, ready.text
+    # a PostgreSQL node runs its jobs through the fleet's task queue: reported with its backlog
+    queue = {"queue": {"status": "ok", "waiting": 0}} if is_postgresql(database_url) else {}
     assert ready.json() == {
         "status": "ready",
         "missing_weights": [],
         "database": {"status": "ok"},
+        **queue,
         "rate_limit_storage": {"status": "ok"},
     }
 
@@ -84,6 +92,7 @@ async def test_ready_is_503_while_the_database_refuses_connections_and_200_once_
             "status": "not_ready",
             "missing_weights": [],
             "database": {"status": "down"},
+            "queue": {"status": "down", "waiting": None},
         }
         assert (await client.get("/ready")).status_code == 200
     assert "the database does not answer" in caplog.text

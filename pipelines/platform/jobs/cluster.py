@@ -114,6 +114,10 @@ class ClusterDispatch:
         deferrer = self.run_job.configure(queue=job.resource, lock=job.id, queueing_lock=job.id)
         await deferrer.defer_async(job_id=job.id)
 
+    async def waiting(self) -> int | None:
+        queues = await self.app.job_manager.list_queues_async(task=RUN_TASK)
+        return sum(int(queue["todo"]) for queue in queues)
+
     async def cancel(self, job_id: str) -> None:
         """Abort the job's task, then wait (bounded) until no node runs it any more."""
         manager = self.app.job_manager

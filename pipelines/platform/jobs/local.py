@@ -64,6 +64,9 @@ class LocalDispatch:
     async def submitted(self, job: JobRecord) -> None:
         self._wake(job.resource)
 
+    async def waiting(self) -> int | None:
+        return None  # the queue is the jobs table, which /ready checks as the database
+
     async def cancel(self, job_id: str) -> None:
         """Stop the job's task if it runs here, and wait for it to let go of its files."""
         task = self._running.get(job_id)

@@ -43,6 +43,10 @@ class Dispatch(Protocol):
         """Stop the job (already cancelled in the store) wherever it runs, and return once it
         let go of its files (or after a bounded wait)."""
 
+    async def waiting(self) -> int | None:
+        """Jobs waiting in the fleet's shared queue (raises if it does not answer); None when
+        the queue is this process's own."""
+
 
 class JobRunner:
     """Runs a claimed job's stages from its first unfinished one.

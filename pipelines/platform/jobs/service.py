@@ -186,6 +186,10 @@ class JobService:
             for job in jobs
         ]
 
+    async def queue_waiting(self) -> int | None:
+        """Jobs waiting in the fleet's task queue (for /ready); None on an embedded database."""
+        return await self.dispatch.waiting()
+
     async def cancel(
         self, tenant: str, job_id: str, actor: str | None = None
     ) -> tuple[JobRecord, bool]:
