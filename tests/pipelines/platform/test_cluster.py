@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
+from models.spec import ModelSpec
 from pipelines.platform.jobs.cluster import RUN_TASK
 from pipelines.platform.jobs.job_type import JobTypes
 from pipelines.platform.jobs.service import JobService
@@ -35,6 +37,7 @@ from tests.fixtures_jobs import (
 )
 from tests.fixtures_postgres import NewDatabase, upgrade_database
 from tests.fixtures_tenancy import run_cli, write_config
+from tests.fixtures_video import make_clip
 
 ADMIN = "sk-ops-admin"
 
@@ -47,12 +50,13 @@ class Node:
 
 @asynccontextmanager
 async def cluster(
-    tmp: Path, database: str, *, start: int = 2
+    tmp: Path, database: str, *, start: int = 2, specs: list[ModelSpec] | None = None
 ) -> AsyncIterator[tuple[list[Node], Path]]:
-    """Nodes A and B on `database` (upgraded first, as an operator does) sharing tmp/data; only
-    the first `start` of them started. Short heartbeats: a killed node is found in ~3 s."""
+    """Nodes A and B on `database` (upgraded first, as an operator does) sharing tmp/data, with
+    the models `specs`; only the first `start` of them started. Short heartbeats: a killed node
+    is found in ~3 s."""
     await upgrade_database(database)
-    settings = job_test_settings(tmp, [], concurrency={"test": 1})
+    settings = job_test_settings(tmp, specs or [], concurrency={"test": 1, "media": 1})
     settings.jobs.database = database
     settings.jobs.heartbeat_s, settings.jobs.stalled_after_s = 0.5, 2.0
     settings.jobs.stalled_check_s = 1
@@ -144,6 +148,45 @@ async def test_a_job_followed_and_cancelled_on_the_other_node_stops_where_it_run
         assert later["state"] == "cancelled" and later["artifacts"] == []
         assert later["progress"] == stopped["progress"] and later["stage"] == stopped["stage"]
         assert not (data / "jobs" / job_id).exists()
+
+
+@pytest.mark.postgresql
+async def test_a_dub_cancelled_on_the_other_node_stops_with_its_ffmpeg_and_leaves_nothing(
+    tmp_path: Path, new_postgresql_database: NewDatabase, video_model_specs: list[ModelSpec]
+) -> None:
+    database = new_postgresql_database()
+    clip = make_clip(tmp_path / "clip.mp4", seconds=20.0, speech="A steel bottle. " * 12)
+    async with cluster(tmp_path, database, specs=video_model_specs) as ([a, b], data):
+        with clip.open("rb") as file:
+            made = await a.http.post(
+                "/v1/video/dubbings",
+                files={"file": ("clip.mp4", file, "video/mp4")},
+                data={"mode": "translate", "languages": "zh,en,es", "source_language": "en"},
+                headers=auth("shop-a"),
+            )
+        assert made.status_code == 200, made.text
+        job_id = made.json()["id"]
+        url = f"/v1/jobs/{job_id}"
+        asked = None
+        async with b.http.stream("GET", f"{url}/events", headers=auth("shop-a")) as stream:
+            async for line in stream.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line.removeprefix("data: "))
+                if asked is None and event["state"] == "running":
+                    asked = time.monotonic()
+                    cancelled = await b.http.delete(url, headers=auth("shop-a"))
+                    assert cancelled.status_code == 200, cancelled.text
+                    assert cancelled.json()["state"] == "cancelled", cancelled.json()
+        assert asked is not None and time.monotonic() - asked < 5
+        assert await running_tasks(database, job_id) == 0
+        assert not (data / "jobs" / job_id).exists()  # its folder, intermediates and clip
+        ffmpeg = [p for p in psutil.process_iter(["cmdline"]) if job_id in " ".join(
+            p.info["cmdline"] or []
+        )]  # fmt: skip
+        assert ffmpeg == []
+        later = (await a.http.get(url, headers=auth("shop-a"))).json()
+        assert later["state"] == "cancelled" and later["artifacts"] == []
 
 
 @pytest.mark.postgresql
