@@ -37,7 +37,7 @@ from tests.fixtures_jobs import (
 )
 from tests.fixtures_postgres import NewDatabase, upgrade_database
 from tests.fixtures_tenancy import run_cli, write_config
-from tests.fixtures_video import make_clip
+from tests.fixtures_video import ffprobe, make_clip
 
 ADMIN = "sk-ops-admin"
 
@@ -214,6 +214,72 @@ async def test_a_killed_node_s_job_is_finished_by_the_other_from_its_last_stage(
         assert [a["name"] for a in done["artifacts"]] == ["prepared.txt", "big.bin"]
         big = await b.http.get(f"/v1/jobs/{job_id}/artifacts/big.bin", headers=auth("shop-a"))
         assert big.content == big_payload(size)
+
+
+# Forty lines per language: voicing them takes long enough to kill the node in the middle.
+OWN_LINES = "\n".join(f"Line {n}: a steel bottle keeps water cold." for n in range(40))
+
+
+async def dub_own_script(node: Node, clip: Path) -> str:
+    """A dub from the user's own lines (no LLM: its outputs are the same on every run)."""
+    with clip.open("rb") as file:
+        made = await node.http.post(
+            "/v1/video/dubbings",
+            files={"file": ("clip.mp4", file, "video/mp4")},
+            data={
+                "mode": "own",
+                "languages": "en,es",
+                "scripts": json.dumps({"en": OWN_LINES, "es": OWN_LINES}),
+            },
+            headers=auth("shop-a"),
+        )
+    assert made.status_code == 200, made.text
+    job_id: str = made.json()["id"]
+    return job_id
+
+
+async def outputs(node: Node, job: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """What a merchant compares: each MP4's streams and duration, each script's lines."""
+    seen: dict[str, Any] = {}
+    for code in ("en", "es"):
+        base = f"/v1/jobs/{job['id']}/artifacts/{code}"
+        mp4 = tmp / f"{job['id']}-{code}.mp4"
+        mp4.write_bytes((await node.http.get(f"{base}.mp4", headers=auth("shop-a"))).content)
+        probed = ffprobe(mp4)
+        script = (await node.http.get(f"{base}.script.json", headers=auth("shop-a"))).json()
+        seen[code] = {
+            "duration": round(float(probed["format"]["duration"]), 1),
+            "streams": sorted(s["codec_type"] for s in probed["streams"]),
+            "lines": [(line["start"], line["text"]) for line in script["lines"]],
+        }
+    return seen
+
+
+@pytest.mark.postgresql
+async def test_a_dub_whose_node_is_killed_is_finished_by_the_other_as_if_nothing_happened(
+    tmp_path: Path, new_postgresql_database: NewDatabase, video_model_specs: list[ModelSpec]
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", seconds=60.0)
+    async with cluster(tmp_path, new_postgresql_database(), start=1, specs=video_model_specs) as (
+        [a, b],
+        _,
+    ):
+        job_id = await dub_own_script(a, clip)
+        await b.process.start()  # up, but A took the job first (it was alone when it came)
+        before = await wait_for_job(
+            a.http, job_id, "shop-a", lambda j: j["stage"] == "voice", timeout_s=120
+        )
+        a.process.kill()  # in the voice stage: probe, transcribe and script are done
+        assert before["state"] == "running" and before["stages_completed"] == 3
+        crashed = await wait_for_job(b.http, job_id, "shop-a", timeout_s=300)
+        assert crashed["state"] == "succeeded", crashed["error"]
+        assert crashed["attempts"] == 2  # resumed once, from the voice stage
+
+        clean = await wait_for_job(b.http, await dub_own_script(b, clip), "shop-a", timeout_s=300)
+        assert clean["state"] == "succeeded" and clean["attempts"] == 1
+        names = sorted(a["name"] for a in crashed["artifacts"])
+        assert names == sorted(a["name"] for a in clean["artifacts"])  # nothing twice, none lost
+        assert await outputs(b, crashed, tmp_path) == await outputs(b, clean, tmp_path)
 
 
 def test_api_and_worker_roles_are_refused_on_sqlite(
