@@ -19,7 +19,7 @@ from pipelines.platform.jobs.types import JobRecord
 from pipelines.video.dubbing_input import JOB_TYPE
 from server.console.job_view import MODE_LABELS
 from server.console.messages import error_message
-from server.console.pages import render, viewer_of
+from server.console.pages import is_htmx, render, viewer_of
 from server.console.routing import ConsoleRoute
 from server.dubbing_uploads import start_dubbing
 from server.errors import APIError, as_api_error
@@ -61,7 +61,7 @@ async def dub(request: Request) -> Response:
     limit = await _upload_limit(request)
     results = [await _one_job(request, clip, options, scripts, limit) for clip in clips]
     status = 400 if all(r.job is None for r in results) else 200
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return render(request, "dub_results.html", status=status, results=results)
     context = await _form_context(request)
     return render(request, "dub.html", status=status, **context, results=results)

@@ -10,15 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from pipelines.errors import InvalidInput
-from pipelines.platform.jobs.service import validation_message
 from pipelines.platform.jobs.types import JobRecord
 from pipelines.video.parent import check_parent
 from pipelines.video.redub import redub
 from server.console.pages import render, viewer_of
 from server.console.routing import ConsoleRoute
+from server.console.text import validated
 from server.schemas.video import RedubRequest
 from server.state import app_services
 
@@ -55,13 +54,8 @@ async def redub_page(
         raise InvalidInput(
             "Change at least one line before re-dubbing", param="lines", code="nothing_edited"
         )
-    try:
-        body = RedubRequest.model_validate({"lines": sent})
-    except ValidationError as exc:
-        message, param = validation_message(exc, "")
-        raise InvalidInput(message, param=param, code="invalid_value") from exc
-    edited = {code: [line.cue() for line in cues] for code, cues in body.lines.items()}
-    job = await redub(app_services(request).jobs, viewer_of(request).tenant, job_id, edited)
+    body = validated(RedubRequest, {"lines": sent})
+    job = await redub(app_services(request).jobs, viewer_of(request).tenant, job_id, body.cues())
     return Response(status_code=204, headers={"HX-Redirect": f"/jobs/{job.id}"})
 
 

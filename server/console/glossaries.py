@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from pipelines.errors import Conflict, InvalidInput
 from pipelines.platform.jobs.store import GlossaryStore
 from pipelines.text.glossary import GlossaryEntry, check_glossary_name, parse_entries, save_glossary
-from server.console.pages import render, viewer_of
+from server.console.pages import is_htmx, render, viewer_of
 from server.console.routing import ConsoleRoute
 from server.routers.text_pipelines import raise_not_found
 from server.state import app_services
@@ -90,7 +90,7 @@ def _store(request: Request) -> GlossaryStore:
 
 def _done(request: Request, target: str) -> Response:
     """Go to `target`: htmx follows HX-Redirect, a plain form the 303."""
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
 
@@ -139,6 +139,6 @@ async def delete(request: Request, name: str) -> Response:
         viewer_of(request).tenant, check_glossary_name(name)
     ):
         raise_not_found(name)
-    if request.headers.get("hx-request") == "true" and request.headers.get("hx-target"):
+    if is_htmx(request) and request.headers.get("hx-target"):
         return Response("", media_type="text/html")
     return _done(request, "/glossaries")

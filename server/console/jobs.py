@@ -27,7 +27,7 @@ from server.console.job_view import (
     when,
 )
 from server.console.messages import error_message
-from server.console.pages import gettext_for, render, viewer_of
+from server.console.pages import gettext_for, is_htmx, render, viewer_of
 from server.console.routing import ConsoleRoute
 from server.downloads import artifact_response
 from server.errors import APIError, as_api_error
@@ -118,7 +118,7 @@ async def cancel_job(request: Request, job_id: str) -> Response:
         assert viewer.account is not None
         job, _deleted = await jobs.cancel(viewer.tenant, job_id, actor=viewer.account.actor)
         notice, status = _("The job was cancelled."), 200
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return render(request, "job_notice.html", status=status, notice=notice)
     return render(request, "job.html", status=status, notice=notice, **_job_context(request, job))
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pipelines.errors import InvalidInput
 from pipelines.platform.accounts.types import KeyRecord
 from server.console.i18n import N_
-from server.console.pages import Viewer, gettext_for, render, viewer_of
+from server.console.pages import Viewer, gettext_for, is_htmx, render, viewer_of
 from server.console.routing import ConsoleRoute
 from server.console.usage_chart import (
     CHART_METRICS,
@@ -150,7 +150,7 @@ async def create_key(
     record, key = await app_services(request).accounts.create_key(
         tenant.strip(), actor=viewer.account.actor, admin=admin, label=label.strip()
     )
-    htmx = request.headers.get("hx-request") == "true"
+    htmx = is_htmx(request)
     response = render(
         request,
         "operator_key_created_fragment.html" if htmx else "operator_key_created.html",
@@ -168,7 +168,7 @@ async def revoke_key(request: Request, viewer: Operator, key_id: str) -> Respons
     """Revoke a key: its API calls and its console sessions stop at once."""
     assert viewer.account is not None
     await revoke_key_by_id(app_services(request).accounts, key_id, viewer.account.actor)
-    if request.headers.get("hx-request") != "true":
+    if not is_htmx(request):
         return RedirectResponse("/operator/tenants", status_code=303)
     return render(
         request,
@@ -229,7 +229,7 @@ async def save_quotas(request: Request, viewer: Operator, tenant: TenantPath) ->
         tenant, update.changes(), actor=viewer.account.actor, reset=True
     )
     target = f"/operator/tenants/{tenant}/quotas?saved=true"
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return Response(headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
 

@@ -53,6 +53,11 @@ def environment(locale: str) -> Environment:
     return env
 
 
+def is_htmx(request: Request) -> bool:
+    """Whether htmx sent the request (it then wants a fragment, not a whole page)."""
+    return request.headers.get("hx-request") == "true"
+
+
 def viewer_of(request: Request) -> Viewer:
     viewer: Viewer = request.state.viewer  # set by the console's route class
     return viewer
@@ -75,7 +80,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
             full_path=str(request.url.path)
             + (f"?{request.url.query}" if request.url.query else ""),
             locales=LOCALE_NAMES,
-            htmx=request.headers.get("hx-request") == "true",
+            htmx=is_htmx(request),
             **context,
         )
     )

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 
 from server.console.i18n import choose_locale
 from server.console.messages import error_message
-from server.console.pages import Viewer, render
+from server.console.pages import Viewer, is_htmx, render
 from server.errors import APIError, as_api_error
 from server.state import app_services
 
@@ -118,18 +118,18 @@ def safe_next(target: str | None) -> str:
 
 def _to_sign_in(request: Request, expired: bool) -> Response:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if request.method != "GET" or request.headers.get("hx-request") == "true":
+    if request.method != "GET" or is_htmx(request):
         here = request.headers.get("hx-current-url") or "/"
         here = urlsplit(here).path or "/"
     target = f"/signin?next={quote(safe_next(here))}" + ("&expired=1" if expired else "")
-    if request.headers.get("hx-request") == "true":  # htmx follows this header, not a 303
+    if is_htmx(request):  # htmx follows this header, not a 303
         return Response(status_code=401, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
 
 
 def error_page(request: Request, error: APIError) -> Response:
     """The error as a page, or as a fragment in place of what an htmx request asked for."""
-    fragment = request.headers.get("hx-request") == "true"
+    fragment = is_htmx(request)
     return render(
         request,
         "error_fragment.html" if fragment else "error.html",

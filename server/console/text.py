@@ -21,13 +21,14 @@ from pipelines.chat_model import chat_model_id
 from pipelines.coverage import ratings_of
 from pipelines.errors import InvalidInput
 from pipelines.languages import Language, load_languages
+from pipelines.platform.jobs.service import validation_message
 from pipelines.text.copywriting_schema import CopywritingInput, LanguageCopy
 from pipelines.text.presets import load_presets
 from pipelines.text.translation_job import resolve_glossary
 from pipelines.text.translation_schema import TranslationInput
 from server.cancellation import unless_disconnected
 from server.console.i18n import N_
-from server.console.pages import render, viewer_of
+from server.console.pages import is_htmx, render, viewer_of
 from server.console.routing import ConsoleRoute
 from server.console.text_checks import TranslationView, translation_views
 from server.metering import Meter
@@ -105,10 +106,9 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        code = _FIELD_CODES.get(str(first["loc"][0]), "invalid_value")
-        raise InvalidInput(f"{first['msg']}: '{where}'", param=where, code=code) from exc
+        message, where = validation_message(exc, "")
+        code = _FIELD_CODES.get(str(exc.errors()[0]["loc"][0]), "invalid_value")
+        raise InvalidInput(message, param=where, code=code) from exc
 
 
 def _targets(chosen: list[str]) -> list[str]:
@@ -161,10 +161,6 @@ def _items(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
 # --- /translate -------------------------------------------------------------------------------
 @router.get("/translate")
 async def translate_page(request: Request, glossary: str = "") -> Response:
@@ -199,7 +195,7 @@ async def translate(request: Request, form: Annotated[TranslateForm, Form()]) ->
     body = await resolve_glossary(body, tenant, pipelines.services)
     result = await metered(request, pipelines.translate(tenant, body))
     results = translation_views(result, form.text, body.glossary_entries)
-    if _htmx(request):
+    if is_htmx(request):
         return render(request, "translate_result.html", results=results)
     return await _translate_page(request, form, results)
 
@@ -244,7 +240,7 @@ async def write_copy(request: Request, form: Annotated[CopyForm, Form()]) -> Res
     catalogue = load_languages()
     cards = [(catalogue.get(copy.language), copy) for copy in result.copies]
     weak = {warning.language for warning in result.warnings}
-    if _htmx(request):
+    if is_htmx(request):
         return render(request, "copywriting_result.html", cards=cards, weak=weak)
     return _copy_page(request, form, cards, weak)
 

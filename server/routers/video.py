@@ -38,5 +38,4 @@ async def redub_dubbing(job_id: str, body: RedubRequest, jobs: JobsDep, tenant: 
     """A new dubbing job: the languages in `lines` voiced again from those lines, the others
     carried over from job `job_id`, which stays as it is until deleted. Its clip, sound and
     probe are the finished job's: nothing is transcribed and no script is written."""
-    lines = {code: [line.cue() for line in cues] for code, cues in body.lines.items()}
-    return Job.from_record(await redub(jobs, tenant, job_id, lines))
+    return Job.from_record(await redub(jobs, tenant, job_id, body.cues()))

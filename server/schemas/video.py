@@ -120,3 +120,7 @@ class RedubRequest(BaseModel):
     lines: dict[LanguageCode, list[RedubLine]] = Field(
         min_length=1, description="language -> its lines, ordered, inside the clip, not overlapping"
     )
+
+    def cues(self) -> dict[str, list[Cue]]:
+        """The lines as the re-dub takes them (pipelines.video.redub)."""
+        return {code: [line.cue() for line in lines] for code, lines in self.lines.items()}
