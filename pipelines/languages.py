@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from pydantic import AfterValidator, BaseModel, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -182,104 +183,87 @@ def script_share(text: str, language: Language) -> tuple[float, int]:
 
 
 # --- detection ------------------------------------------------------------------------------
-_STOPWORD_TEXT = {
-    "en": "the and for with this that is are of to in on your you our it from",
-    "es": "el la los las de del que y con para por en es una un su sus muy",
-    "pt": "o a os as de do da que e com para por em é uma um seu sua não muito",
-    "fr": "le la les de des du et est un une pour avec dans en sur votre vous très",
-    "de": "der die das und ist mit für ein eine nicht auf den dem zu von sie ihr",
-    "it": "il lo la gli le di del e è con per un una che in su molto della",
-    "nl": "de het een en van is met voor op in niet zijn dat die deze",
-    "pl": "i w z na do jest się nie to że od dla jak oraz",
-    "tr": "ve bir bu için ile da de çok olan gibi daha en",
-    "vi": "và của là có cho với một các này được những không",
-    "id": "dan yang untuk dengan ini itu dari di ke adalah tidak kami anda",
-    "ms": "dan yang untuk dengan ini itu dari di ke ialah tidak kami anda boleh",
-    "ro": "și în de la cu pentru este un o care din pe nu",
-    "cs": "a v na je se s pro z do že to jako ale",
-    "sv": "och är att det en ett för med på av som inte till",
-    "da": "og er at det en et for med på af som ikke til",
-    "fi": "ja on se että ei kanssa tai mutta kuin myös",
-    "hu": "a az és egy hogy nem van is meg ez mint",
-    "fil": "ang ng mga sa at na ay para ito hindi kay",
-    "sw": "na ya wa kwa ni za la katika hii kuwa",
-    "ha": "da a na ta ba wannan don ya suna shi",
-    "yo": "ati ni ti fun si pe o won awon",
-    "zu": "futhi ukuthi kanye noma uma kodwa",
-    "uz": "va bu bilan uchun ham bir emas edi",
+# A script written by one supported language names it outright; py3langid (a naive Bayes model
+# over byte n-grams) chooses only among the languages that share the text's script.
+_SCRIPT_LANGUAGE = {
+    "Hangul": "ko",
+    "Greek": "el",
+    "Hebrew": "he",
+    "Thai": "th",
+    "Devanagari": "hi",
+    "Bengali": "bn",
+    "Ethiopic": "am",
+    "Myanmar": "my",
+    "Khmer": "km",
+    "Tamil": "ta",
 }
-_STOPWORDS = {code: frozenset(words.split()) for code, words in _STOPWORD_TEXT.items()}
-_LATIN_MARKS: dict[str, str] = {
-    "vi": "ơưăđạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ",
-    "tr": "ığş",
-    "pl": "łąężźśń",
-    "ro": "șțţş",
-    "cs": "řůěčšž",
-    "hu": "őű",
-    "de": "ßäöü",
-    "sv": "åäö",
-    "da": "æøå",
-    "es": "ñ¿¡",
-    "pt": "ãõç",
-    "fr": "çèêœàù",
-    "ha": "ɓɗƙ",
-    "yo": "ẹọṣ",
-    "uz": "ʻ",
-}
-_URDU_LETTERS = set("ٹڈڑںےۓھ")
-_PERSIAN_LETTERS = set("پچژگکی")
-_UKRAINIAN_LETTERS = set("їєґ")
-_KAZAKH_LETTERS = set("әғқңөұүһ")
-_SIMPLIFIED = set("们这个为与说买卖价货还会时东门车长发页")
-_TRADITIONAL = set("們這個為與說買賣價貨還會時東門車長發頁")
+# (simplified, traditional) forms of characters frequent in trade text that differ
+_HAN_FORMS = (
+    "们这个为与说买卖价货还会时东门车长发页钢质电脑机线颜码条双软热铝锅盖壶灯书视频",
+    "們這個為與說買賣價貨還會時東門車長發頁鋼質電腦機線顏碼條雙軟熱鋁鍋蓋壺燈書視頻",
+)
+_LANGID_LABELS = {"fil": "tl"}  # our code -> py3langid's label, where they differ
+MIN_CONFIDENCE = 0.5
+"""Below this share of the probability among same-script languages a guess is no guess: "500ml"
+or a bare brand name is not a language, and a caller does better without a source language than
+with a wrong one."""
+
+
+@functools.cache
+def _identifier() -> LanguageIdentifier:
+    """py3langid's model (2 s to load, once), restricted to the catalogue's languages."""
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    labels = set(identifier.labels)
+    identifier.set_languages(
+        [
+            label
+            for code in load_languages().codes()
+            if (label := _LANGID_LABELS.get(code, code)) in labels
+        ]
+    )
+    return identifier
+
+
+@functools.cache
+def _candidates(script: str) -> dict[str, str]:
+    """py3langid label -> catalogue code, for the languages written in `script`."""
+    return {
+        _LANGID_LABELS.get(lang.code, lang.code): lang.code
+        for lang in load_languages().languages
+        if script in ISO_SCRIPTS.get(lang.script, set())
+    }
 
 
 def detect_language(text: str) -> str | None:
-    """Best guess of the language of `text` from its script and common words; None if unsure."""
+    """The catalogue code of the language `text` is written in; None when unsure (no letters,
+    or no language of its script at least MIN_CONFIDENCE likely)."""
     units = script_units(text)
-    if not units:
+    total = sum(units.values())
+    if not total:
         return None
-    script = units.most_common(1)[0][0]
-    chars = set(text)
-    if script in ("Hiragana", "Katakana") or (
-        script == "Han" and (units["Hiragana"] or units["Katakana"])
-    ):
+    # a line in another script often carries Latin brand names, units and codes ("LED 무드등"):
+    # that script decides once it has a third of the letters
+    script, count = max(
+        ((s, n) for s, n in units.items() if s != "Latin"),
+        key=lambda sn: sn[1],
+        default=("Latin", 0),
+    )
+    if count * 3 < total:
+        script = "Latin"
+    kana = units["Hiragana"] + units["Katakana"]
+    if kana and kana + units["Han"] >= total / 2:
         return "ja"
-    if script == "Han":
-        return "zh-Hant" if len(chars & _TRADITIONAL) > len(chars & _SIMPLIFIED) else "zh"
-    if script == "Arabic":
-        if chars & _URDU_LETTERS:
-            return "ur"
-        return "fa" if chars & _PERSIAN_LETTERS else "ar"
-    if script == "Cyrillic":
-        if chars & _KAZAKH_LETTERS:
-            return "kk"
-        return "uk" if chars & _UKRAINIAN_LETTERS else "ru"
-    by_script = {
-        "Hangul": "ko",
-        "Greek": "el",
-        "Hebrew": "he",
-        "Thai": "th",
-        "Devanagari": "hi",
-        "Bengali": "bn",
-        "Ethiopic": "am",
-        "Myanmar": "my",
-        "Khmer": "km",
-        "Tamil": "ta",
-    }
-    if script in by_script:
-        return by_script[script]
-    return _detect_latin(text)
-
-
-def _detect_latin(text: str) -> str | None:
-    words = [w.lower() for w in _WORD.findall(text)]
-    lowered = text.lower()
-    scores: Counter[str] = Counter()
-    for code, stopwords in _STOPWORDS.items():
-        scores[code] += sum(1 for w in words if w in stopwords)
-    for code, marks in _LATIN_MARKS.items():
-        scores[code] += 2 * sum(lowered.count(mark) for mark in marks)
-    if not scores or scores.most_common(1)[0][1] == 0:
+    if units["Han"] >= total / 2:
+        simplified, traditional = (sum(text.count(c) for c in forms) for forms in _HAN_FORMS)
+        return "zh-Hant" if traditional > simplified else "zh"
+    if script in _SCRIPT_LANGUAGE:
+        return _SCRIPT_LANGUAGE[script]
+    candidates = _candidates(script)
+    if not candidates:
         return None
-    return scores.most_common(1)[0][0]
+    ranked = [(label, p) for label, p in _identifier().rank(text) if label in candidates]
+    mass = sum(p for _, p in ranked)
+    if not ranked or mass <= 0:
+        return None
+    label, p = ranked[0]
+    return candidates[label] if p / mass >= MIN_CONFIDENCE else None
