@@ -76,3 +76,11 @@ class StorageQuotaExceeded(PipelineError):
     """Keeping more would take the tenant past its storage quota; waiting does not help."""
 
     status = 403
+
+
+class Unavailable(PipelineError):
+    """Something every request needs is not there for now (e.g. the accounts while the server
+    starts or stops): nothing is answered from a guess; retry in a moment."""
+
+    status = 503
+    retry_after = 1

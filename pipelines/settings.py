@@ -42,7 +42,20 @@ class ServerSettings(BaseModel):
         description="where requests per minute are counted: memory:// (this process) or "
         "redis://host:port/db (shared by every node of a fleet)",
     )
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="origins (scheme://host[:port]) whose pages may call the API: CORS, and "
+        "past the Origin check that refuses every other site's requests",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names answered besides localhost, 127.0.0.1 and [::1]; empty with "
+        "API keys: any host",
+    )
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="proxies whose X-Forwarded-For/-Proto are believed (uvicorn's setting)",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

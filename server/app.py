@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from models.offline import enforce_offline
 from models.registry import ModelRegistry
@@ -30,6 +31,7 @@ from server.console import site as console
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit, InflightGate, RateLimiter
 from server.observability import AccessLog
+from server.request_guard import RequestGuard
 from server.routers import (
     account,
     admin,
@@ -152,5 +154,14 @@ def create_app(
         upload_cap=tenant_upload_cap,
     )
     app.add_middleware(ContentSecurityPolicy)  # the pages the server renders
-    app.add_middleware(AccessLog)  # outermost: logs and stamps every response, 413s included
+    app.add_middleware(  # before any route, upload cap or CORS answer: other sites get nothing
+        RequestGuard,
+        keys_exist=services.accounts.keys_exist,
+        allowed_hosts=settings.server.allowed_hosts,
+        allowed_origins=settings.server.cors_origins,
+    )
+    app.add_middleware(AccessLog)  # logs and stamps every response, 413s and 421s included
+    # outermost, so the guard compares Origin with the scheme the client used (X-Forwarded-Proto)
+    # and the log shows the client's address; `localshang serve` leaves this to the app
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.server.forwarded_allow_ips)
     return app

@@ -86,7 +86,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         log.warning("no API keys configured: serving on %s (loopback) only", server.host)
     settings = settings.model_copy(update={"server": server})
-    uvicorn.run(create_app(settings), host=server.host, port=server.port, log_level="info")
+    # proxy_headers off: create_app applies server.forwarded_allow_ips itself (tests see it too)
+    uvicorn.run(
+        create_app(settings),
+        host=server.host,
+        port=server.port,
+        log_level="info",
+        proxy_headers=False,
+    )
     return 0
 
 

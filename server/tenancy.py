@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
+from pipelines.errors import Unavailable
 from pipelines.platform.accounts.service import AccountService
 from pipelines.platform.accounts.settings import TenantQuotas
 from pipelines.platform.accounts.types import Account
@@ -84,7 +85,7 @@ async def tenant_upload_cap(scope: Scope) -> int | None:
     accounts = scope["app"].state.services.accounts
     try:
         account = await resolve_account(accounts, Headers(scope=scope).get("authorization"))
-    except APIError:
+    except (APIError, Unavailable):  # the route answers it, with the rest of the request's checks
         return None
     state = scope.setdefault("state", {})
     state["account"] = account

@@ -217,7 +217,7 @@ async def serve_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", timeout=120
+            transport=transport, base_url="http://localhost", timeout=120
         ) as client:
             yield client
 

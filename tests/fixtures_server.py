@@ -35,7 +35,9 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client on the app in-process, with the app's lifespan (preload, sweeper) running."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", timeout=120
+        ) as c:
             yield c
 
 

@@ -18,7 +18,10 @@ ERROR_MESSAGES = {
     **DUB_ERRORS,
     "admin_required": N_("This page is for operators: sign in with an admin key."),
     "csrf_failed": N_("This page is out of date: reload it and try again."),
-    "cross_site_request": N_("This form was sent from another site and was refused."),
+    "console_not_local": N_(
+        "Without API keys the console opens only on this computer: type its address "
+        "(http://localhost:PORT) in the address bar."
+    ),
     "invalid_api_key": N_("That key is not valid, or it has been revoked."),
     "job_not_found": N_("There is no such job, or it has been deleted."),
     "invalid_video": N_("That file is not a video we can read."),

@@ -1,6 +1,7 @@
 """The console's route class: every page request gets its viewer (session, locale), signed-in
-pages send the signed-out to /signin, unsafe requests must carry the session's CSRF token and
-come from this origin, and errors become pages in the viewer's language.
+pages send the signed-out to /signin, unsafe requests must carry the session's CSRF token (that
+they come from this origin, server.request_guard sees to), and errors become pages in the
+viewer's language.
 
 Errors are mapped by the API's one table (server.errors.as_api_error); the console only says the
 same thing as a page, in the viewer's language where the catalog knows the error's code.
@@ -22,6 +23,7 @@ from server.console.i18n import choose_locale
 from server.console.messages import error_message
 from server.console.pages import Viewer, is_htmx, render
 from server.errors import APIError, as_api_error
+from server.request_guard import UNSAFE_METHODS
 from server.state import app_services
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,6 @@ SESSION_COOKIE = "localshang_session"
 LANG_COOKIE = "localshang_lang"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
-UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class SignInRequired(Exception):
@@ -76,11 +77,9 @@ class ConsoleRoute(APIRoute):
         request.state.viewer = Viewer(account, session.csrf_token if session else "", locale)
         if account is not None:
             request.state.tenant = account.tenant  # for the access log
-        if request.method in UNSAFE:
-            _check_origin(request)
         if self.signed_in and session is None:
             raise SignInRequired(expired=token is not None)
-        if self.signed_in and request.method in UNSAFE:
+        if self.signed_in and request.method in UNSAFE_METHODS:
             assert session is not None
             await _check_csrf(request, session.csrf_token)
 
@@ -89,13 +88,6 @@ class PublicRoute(ConsoleRoute):
     """A page anyone may open: sign-in, the language switch."""
 
     signed_in = False
-
-
-def _check_origin(request: Request) -> None:
-    """A form posted from another site is refused, whatever cookies it carries."""
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin and urlsplit(origin).netloc != request.headers.get("host"):
-        raise APIError(403, "This form was sent from another site.", code="cross_site_request")
 
 
 async def _check_csrf(request: Request, expected: str) -> None:

@@ -2,7 +2,8 @@
 
 Signing in takes an API key once and keeps a server-side session in an HttpOnly, SameSite=Strict
 cookie; the key itself never reaches the browser again. With no keys configured (a loopback
-server) the first visit opens a session of the local admin without asking.
+server) the first visit opens a session of the local admin without asking, if it comes from a
+browser on this computer and from this server's own pages or address bar.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from server.console.routing import (
     PublicRoute,
     safe_next,
 )
+from server.errors import APIError
+from server.request_guard import LOOPBACK_HOSTS, host_name, is_same_origin
 from server.state import app_services
 from server.tenancy import DEFAULT_TENANT
 
@@ -36,6 +39,7 @@ async def sign_in_page(
 ) -> Response:
     accounts = app_services(request).accounts
     if not await accounts.keys_exist():  # loopback without keys: everyone is the local admin
+        _check_local_browser(request)
         return await _open(request, Account(DEFAULT_TENANT, is_admin=True, key_id=None), next)
     return render(request, "signin.html", next=safe_next(next), expired=expired, failed=False)
 
@@ -50,6 +54,20 @@ async def sign_in(
             request, "signin.html", status=401, next=safe_next(next), expired=False, failed=True
         )
     return await _open(request, account, next)
+
+
+def _check_local_browser(request: Request) -> None:
+    """The local admin's session goes only to a browser on this computer that asked for it on
+    this server's own page or address bar: not to a name rebound to 127.0.0.1 that a server
+    allows (server.allowed_hosts), nor to a link or page of another site."""
+    local = host_name(request.headers.get("host", "")) in LOOPBACK_HOSTS
+    if not (local and is_same_origin(request.scope)):
+        raise APIError(
+            403,
+            "Without API keys the console opens only at this computer's own address "
+            "(http://localhost:PORT), typed in the address bar or followed from its own pages.",
+            code="console_not_local",
+        )
 
 
 async def _open(request: Request, account: Account, next: str) -> Response:

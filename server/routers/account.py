@@ -10,7 +10,7 @@ from pipelines.platform.accounts.service import AccountService
 from pipelines.platform.jobs.service import JobService
 from server.deps import AccountsDep, JobsDep, RetentionDep
 from server.errors import APIError
-from server.schemas.accounts import PurgeResult, Usage
+from server.schemas.accounts import PurgeRequest, PurgeResult, Usage
 from server.tenancy import CallerDep
 
 router = APIRouter(prefix="/v1", tags=["account"])
@@ -53,13 +53,8 @@ async def get_usage(
 
 
 @router.post("/purge")
-async def purge(caller: CallerDep, retention: RetentionDep) -> PurgeResult:
+async def purge(body: PurgeRequest, caller: CallerDep, retention: RetentionDep) -> PurgeResult:
     """Delete every job (cancelling those not finished), artifact, upload and glossary of your
-    tenant now. Usage and the audit log are kept."""
-    erased = await retention.purge(caller.name, actor=caller.actor)
-    return PurgeResult(
-        tenant=caller.name,
-        jobs_deleted=len(erased.jobs),
-        uploads_deleted=len(erased.uploads),
-        glossaries_deleted=erased.glossaries,
-    )
+    tenant now; the body names your tenant to confirm. Usage and the audit log are kept."""
+    body.confirm(caller.name)
+    return PurgeResult.of(await retention.purge(caller.name, actor=caller.actor))

@@ -23,6 +23,7 @@ from server.schemas.accounts import (
     KeyList,
     KeyObject,
     KeysRevoked,
+    PurgeRequest,
     PurgeResult,
     QuotasUpdate,
     SweepResult,
@@ -129,16 +130,12 @@ async def reset_quotas(
 
 @router.post("/tenants/{tenant}/purge")
 async def purge_tenant(
-    tenant: TenantPath, caller: AdminDep, retention: RetentionDep
+    tenant: TenantPath, body: PurgeRequest, caller: AdminDep, retention: RetentionDep
 ) -> PurgeResult:
-    """Delete all of one tenant's jobs, artifacts, uploads and glossaries now."""
-    erased = await retention.purge(tenant, actor=caller.actor)
-    return PurgeResult(
-        tenant=tenant,
-        jobs_deleted=len(erased.jobs),
-        uploads_deleted=len(erased.uploads),
-        glossaries_deleted=erased.glossaries,
-    )
+    """Delete all of one tenant's jobs, artifacts, uploads and glossaries now; the body names
+    the tenant again to confirm."""
+    body.confirm(tenant)
+    return PurgeResult.of(await retention.purge(tenant, actor=caller.actor))
 
 
 @router.get("/keys")

@@ -8,6 +8,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.errors import InvalidInput
+from pipelines.platform.accounts.retention import Erased
 from pipelines.platform.accounts.service import TENANT_NAME
 from pipelines.platform.accounts.settings import TenantQuotas
 from pipelines.platform.accounts.types import AuditEvent, KeyRecord, UsageRow
@@ -170,12 +172,39 @@ class AuditList(BaseModel):
     data: list[AuditEntry]
 
 
+class PurgeRequest(BaseModel):
+    """A purge names the tenant it deletes, so that nothing deletes a tenant's data by a bare
+    POST (a form on another site, a stray retry): a JSON body, `{"tenant": "shop-a"}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(description="the name of the tenant whose data is deleted, to confirm")
+
+    def confirm(self, tenant: str) -> None:
+        if self.tenant != tenant:
+            raise InvalidInput(
+                f"This purge deletes the data of the tenant '{tenant}': to confirm, the JSON "
+                f"body names it as tenant (it names '{self.tenant}').",
+                param="tenant",
+                code="purge_not_confirmed",
+            )
+
+
 class PurgeResult(BaseModel):
     object: Literal["tenant.purge"] = "tenant.purge"
     tenant: str
     jobs_deleted: int
     uploads_deleted: int
     glossaries_deleted: int
+
+    @classmethod
+    def of(cls, erased: Erased) -> Self:
+        return cls(
+            tenant=erased.tenant,
+            jobs_deleted=len(erased.jobs),
+            uploads_deleted=len(erased.uploads),
+            glossaries_deleted=erased.glossaries,
+        )
 
 
 class TenantSummary(BaseModel):

@@ -97,7 +97,9 @@ async def http(
     settings = make_settings(tmp_path_factory.mktemp("vllm-http"), [vllm_spec])
     app = create_app(settings, registry=vllm_registry)
     transport = httpx.ASGITransport(app=app)  # no lifespan: the fixture above owns the engine
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://localhost", timeout=120
+    ) as c:
         yield c
 
 

@@ -199,9 +199,9 @@ async def test_the_openai_client_reads_chat_logprobs(
 ) -> None:
     # the app runs already (`tiny`); the client speaks to it in process, over its own httpx
     transport = httpx2.ASGITransport(app=tiny_app)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http_client:
+    async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as http_client:
         client = openai.AsyncOpenAI(
-            base_url="http://test/v1", api_key="unused", http_client=http_client, max_retries=0
+            base_url="http://localhost/v1", api_key="unused", http_client=http_client, max_retries=0
         )
         reply = await client.chat.completions.create(
             model="tiny-chat",

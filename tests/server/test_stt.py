@@ -72,7 +72,9 @@ async def client(
     app = create_app(_settings(tmp_path_factory.mktemp("stt"), _specs(tiny_whisper_dir, base)))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", timeout=120
+        ) as c:
             yield c
 
 
@@ -162,7 +164,7 @@ async def test_an_upload_over_the_size_cap_gets_413(
     settings.server.max_upload_bytes = 20_000
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as small:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as small:
         response = await upload(small, speech_clips["wav"], model="tiny-whisper")
     assert error_of(response, 413)["code"] == "request_too_large"
 

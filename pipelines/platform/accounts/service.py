@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipelines.errors import InvalidInput
+from pipelines.errors import InvalidInput, Unavailable
 from pipelines.platform.accounts.keys import (
     hash_secret,
     new_key,
@@ -118,10 +118,16 @@ class AccountService:
         return Account(record.tenant, record.is_admin, record.id)
 
     async def keys_exist(self) -> bool:
-        """Whether any key exists (config or database). Once keys exist, they always will."""
+        """Whether any key exists (config or database); Unavailable while the store is closed.
+        Once keys exist, they always will."""
         if self.config_keys or self._db_has_keys:
             return True
-        if self._open and time.monotonic() - self._keys_seen_at > 1.0:
+        if not self._open:  # "no keys" would open everything to everyone: fail closed
+            raise Unavailable(
+                "The server is starting or stopping: try again in a moment.",
+                code="accounts_unavailable",
+            )
+        if time.monotonic() - self._keys_seen_at > 1.0:
             self._db_has_keys = await self.store.any_keys()
             self._keys_seen_at = time.monotonic()
         return self._db_has_keys

@@ -119,7 +119,7 @@ async def test_a_purge_deletes_all_of_a_tenants_data_at_once(deploy: Deploy) -> 
         upload = stage_upload(d, "shop-a", 0)
         their_upload = stage_upload(d, "shop-b", 0)
 
-        purged = await d.http.post("/v1/purge", headers=a)
+        purged = await d.http.post("/v1/purge", json={"tenant": "shop-a"}, headers=a)
         assert purged.status_code == 200, purged.text
         assert purged.json() == {
             "object": "tenant.purge",
@@ -142,7 +142,9 @@ async def test_a_purge_deletes_all_of_a_tenants_data_at_once(deploy: Deploy) -> 
         # usage survives a purge: it is the operator's record
         assert (await d.http.get("/v1/usage", headers=a)).json()["totals"]["jobs_created"] == 2
 
-        by_operator = await d.http.post("/v1/admin/tenants/shop-b/purge", headers=d.auth("ops"))
+        by_operator = await d.http.post(
+            "/v1/admin/tenants/shop-b/purge", json={"tenant": "shop-b"}, headers=d.auth("ops")
+        )
         assert by_operator.json()["jobs_deleted"] == 1
         assert not d.job_dir(theirs["id"]).exists() and not their_upload.exists()
         a_id, ops_id = d.keys["shop-a"].split("-")[1], d.keys["ops"].split("-")[1]

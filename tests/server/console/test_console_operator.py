@@ -90,7 +90,7 @@ class Site:
         """A client of its own (its own cookie jar): one more browser."""
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app),  # type: ignore[arg-type]
-            base_url="http://test",
+            base_url="http://localhost",
         )
         self.clients.append(client)
         return client
