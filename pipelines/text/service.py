@@ -7,16 +7,31 @@ than that belongs in a job, which survives restarts and reports progress.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
 from typing import Any, TypeVar
 
+from models.registry import ModelNotFound
 from pipelines.chat_model import chat_model_id, is_reasoning_model
 from pipelines.coverage import check_languages
 from pipelines.errors import InvalidInput, TimedOut
+from pipelines.languages import detect_language, load_languages
 from pipelines.platform.jobs.context import JobServices
+from pipelines.text import back_translation
 from pipelines.text.copywriting import Copywriter
 from pipelines.text.copywriting_schema import CopywritingInput, CopywritingResult
+from pipelines.text.faithfulness import (
+    BackTranslate,
+    FaithfulnessChecker,
+    split_lines,
+    split_sentences,
+)
+from pipelines.text.faithfulness_schema import (
+    MAX_CHECK_LINES,
+    TranslationCheckInput,
+    TranslationCheckResult,
+)
 from pipelines.text.translate import Translator
 from pipelines.text.translation_job import resolve_glossary
 from pipelines.text.translation_schema import TranslationInput, TranslationResult
@@ -33,10 +48,11 @@ class TextPipelines:
         self.admit: Admission = admit or (lambda _: nullcontext())
 
     async def translate(self, tenant: str, request: TranslationInput) -> TranslationResult:
+        back = back_translation.ATTEMPTS if request.back_translate else 0
         self._check_work(
-            len(request.texts()) * len(request.targets()) * request.max_attempts,
+            len(request.texts()) * len(request.targets()) * (request.max_attempts + back),
             f"{len(request.texts())} texts x {len(request.targets())} languages x "
-            f"{request.max_attempts} attempts",
+            f"({request.max_attempts} attempts + {back} to back-translate)",
             "translation",
         )
         model_id = chat_model_id(self.services.registry, request.model)
@@ -47,7 +63,7 @@ class TextPipelines:
                 translator = Translator(
                     backend, model_id, max_parallel=self.services.jobs.max_parallel_generations
                 )
-                result = await self._in_time(translator.translate(request), "translation")
+                result = await self._in_time(self._translated(translator, request), "translation")
         if request.on_failure == "error":
             result.raise_for_failures()
         return result.model_copy(update={"warnings": warnings})
@@ -71,20 +87,102 @@ class TextPipelines:
                 result = await self._in_time(writer.write(request), "copywriting")
         return result.model_copy(update={"warnings": warnings})
 
-    def _check_work(self, generations: int, breakdown: str, job_type: str) -> None:
+    async def check_translation(
+        self, tenant: str, request: TranslationCheckInput
+    ) -> TranslationCheckResult:
+        """Faithfulness findings, line by line, for a translation the merchant brings."""
+        catalogue = load_languages()
+        target = catalogue.get(request.target_language, "target_language")
+        merchant = catalogue.get(request.merchant_language, "merchant_language")
+        source_code = request.source_language or detect_language(request.source)
+        if source_code is None:
+            raise InvalidInput(
+                "Could not tell the language of 'source'; give source_language",
+                param="source_language",
+                code="unknown_source_language",
+            )
+        source = catalogue.get(source_code, "source_language")
+        for side in ("source", "translation"):
+            if len(split_lines(getattr(request, side))) > MAX_CHECK_LINES:
+                raise InvalidInput(
+                    f"'{side}' has more than {MAX_CHECK_LINES} lines; check it in parts",
+                    param=side,
+                    code="too_many_lines",
+                )
+        request = await resolve_glossary(request, tenant, self.services)
+        embedding_id = self._embedding_model_id(request.embedding_model)
+        async with AsyncExitStack() as stack:
+            embedder = await stack.enter_async_context(
+                self.services.registry.use(embedding_id, kind="embedding")
+            )
+            reader: BackTranslate | None = None
+            model_id = None
+            if request.back_translate:
+                lines = len(split_sentences(request.translation))
+                self._check_work(lines * back_translation.ATTEMPTS, f"{lines} lines", None)
+                model_id = chat_model_id(self.services.registry, request.model)
+                stack.enter_context(self.admit(model_id))
+                backend = await stack.enter_async_context(
+                    self.services.registry.use(model_id, kind="chat")
+                )
+                translator = Translator(
+                    backend, model_id, max_parallel=self.services.jobs.max_parallel_generations
+                )
+                reader = functools.partial(
+                    back_translation.back_translate,
+                    translator,
+                    language=target.code,
+                    merchant_language=merchant.code,
+                    seed=request.seed,
+                )
+            checker = FaithfulnessChecker(
+                functools.partial(embedder.embed, input_type="query"),
+                reader,
+                model=model_id,
+                embedding_model=embedding_id,
+            )
+            return await self._in_time(checker.check(request, source, target, merchant), None)
+
+    @staticmethod
+    async def _translated(translator: Translator, request: TranslationInput) -> TranslationResult:
+        result = await translator.translate(request)
+        return await back_translation.with_back_translations(translator, request, result)
+
+    def _embedding_model_id(self, name: str | None) -> str:
+        registry = self.services.registry
+        try:
+            spec = (
+                registry.resolve(name, kind="embedding") if name else registry.default("embedding")
+            )
+        except ModelNotFound as exc:
+            if name is None:
+                raise InvalidInput(
+                    "The translation checks need an embedding model; none is configured",
+                    param="embedding_model",
+                    code="model_not_found",
+                ) from exc
+            raise InvalidInput(str(exc), param="embedding_model", code="model_not_found") from exc
+        model_id: str = spec.id
+        return model_id
+
+    def _check_work(self, generations: int, breakdown: str, job_type: str | None) -> None:
         """Refuse up front a request whose worst case needs more generate calls than a direct
         request may make."""
         limit = self.services.settings.text.direct_max_generations
         if generations > limit:
             raise InvalidInput(
                 f"This request may need up to {generations} generations ({breakdown}); a direct "
-                f"request may need at most {limit}. Send fewer texts, languages or max_attempts, "
-                f"or submit it as a job: POST /v1/jobs with type '{job_type}' and this body as "
-                "its input.",
+                f"request may need at most {limit}. "
+                + (
+                    "Send fewer texts, languages or max_attempts, or submit it as a job: POST "
+                    f"/v1/jobs with type '{job_type}' and this body as its input."
+                    if job_type
+                    else "Check fewer lines at once, or without back_translate."
+                ),
                 code="too_much_work",
             )
 
-    async def _in_time(self, work: Awaitable[T], job_type: str) -> T:
+    async def _in_time(self, work: Awaitable[T], job_type: str | None) -> T:
         budget = self.services.settings.text.direct_timeout_s
         try:
             async with asyncio.timeout(budget):
@@ -92,6 +190,11 @@ class TextPipelines:
         except TimeoutError:
             raise TimedOut(
                 f"The request took longer than the {budget:g} s a direct request may take and "
-                f"was stopped. Submit long work as a job: POST /v1/jobs with type '{job_type}'.",
+                "was stopped. "
+                + (
+                    f"Submit long work as a job: POST /v1/jobs with type '{job_type}'."
+                    if job_type
+                    else "Check fewer lines at once."
+                ),
                 code="timeout",
             ) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -11,19 +11,25 @@ from pipelines.coverage import check_languages, result_warnings
 from pipelines.errors import InvalidInput, NotFound
 from pipelines.platform.jobs.context import JobContext, JobServices
 from pipelines.platform.jobs.job_type import JobType, Stage
-from pipelines.text.glossary import load_glossary
+from pipelines.text.back_translation import with_back_translations
+from pipelines.text.faithfulness_schema import TranslationCheckInput
+from pipelines.text.glossary import GlossaryEntry, load_glossary
 from pipelines.text.translate import Translator
 from pipelines.text.translation_schema import TranslationInput, TranslationItem, TranslationResult
 
+GlossaryRequest = TypeVar("GlossaryRequest", TranslationInput, TranslationCheckInput)
+
 
 async def resolve_glossary(
-    request: TranslationInput, tenant: str, services: JobServices
-) -> TranslationInput:
+    request: GlossaryRequest, tenant: str, services: JobServices
+) -> GlossaryRequest:
     """Inline the named glossary (a snapshot: later edits do not change this request)."""
     if request.glossary is None:
         return request
     try:
-        entries = await load_glossary(services.glossaries, tenant, request.glossary)
+        entries: list[GlossaryEntry] = await load_glossary(
+            services.glossaries, tenant, request.glossary
+        )
     except NotFound as exc:
         raise InvalidInput(exc.message, param="glossary", code=exc.code) from exc
     return request.model_copy(
@@ -54,6 +60,7 @@ async def _translate(context: JobContext) -> None:
             backend, model_id, max_parallel=context.services.jobs.max_parallel_generations
         )
         result = await translator.translate(request, done=done, on_item=finished)
+        result = await with_back_translations(translator, request, result)
     warnings = result_warnings(context.services, model_id, request.targets())
     result = result.model_copy(update={"warnings": warnings})
     context.checkpoint["result"] = result.model_dump(mode="json")

@@ -3,9 +3,9 @@ result of "translation" jobs, and the report of segments that failed their check
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import JsonDict
 
 from pipelines.coverage import LanguageWarning
@@ -15,6 +15,31 @@ from pipelines.text.glossary import GLOSSARY_NAME, NOT_BLANK, GlossaryEntry
 
 MAX_TEXTS = 256
 TEXT_SCHEMA: JsonDict = {"type": "string", "pattern": NOT_BLANK}
+
+
+def _detectable(value: str | None) -> str | None:
+    if value is None or value.strip().lower() in ("", "auto"):
+        return None
+    catalogue = load_languages()
+    language = catalogue.find(value)
+    if language is None:
+        raise ValueError(
+            f"Unsupported language '{value}'. Supported: auto, {', '.join(catalogue.codes())}"
+        )
+    return language.code
+
+
+# A source language field: a supported code, or null / "" / "auto" (None: detect it)
+SourceLanguage = Annotated[
+    str | None,
+    AfterValidator(_detectable),
+    Field(
+        description='BCP-47 code, or null/"auto" to detect',
+        json_schema_extra=lambda schema: schema.update(
+            anyOf=[{"type": "string", "enum": ["auto", "", *language_codes()]}, {"type": "null"}]
+        ),
+    ),
+]
 
 
 class TranslationInput(BaseModel):
@@ -32,14 +57,18 @@ class TranslationInput(BaseModel):
             ]
         },
     )
-    source_language: str | None = Field(
-        None,
-        description='BCP-47 code, or null/"auto" to detect',
-        json_schema_extra=lambda schema: schema.update(
-            anyOf=[{"type": "string", "enum": ["auto", "", *language_codes()]}, {"type": "null"}]
-        ),
-    )
+    source_language: SourceLanguage = None
     target_languages: list[LanguageCode] = Field(min_length=1, max_length=64)
+    merchant_language: LanguageCode = Field(
+        "zh",
+        description="the language each translation is back-translated into, for a merchant "
+        "who cannot read the target language",
+    )
+    back_translate: bool = Field(
+        True,
+        description="give each translation's back_translation; false saves one generate call "
+        "per text and target language",
+    )
     glossary: str | None = Field(
         None,
         description="name of one of your stored glossaries",
@@ -61,19 +90,6 @@ class TranslationInput(BaseModel):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("source_language")
-    @classmethod
-    def _source(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in ("", "auto"):
-            return None
-        catalogue = load_languages()
-        language = catalogue.find(value)
-        if language is None:
-            raise ValueError(
-                f"Unsupported language '{value}'. Supported: auto, {', '.join(catalogue.codes())}"
-            )
-        return language.code
 
     @field_validator("text")
     @classmethod
@@ -110,6 +126,11 @@ class TranslationItem(BaseModel):
     segments: int
     attempts: int = Field(description="generate calls made for this text and target")
     failures: list[SegmentFailure] = Field(default_factory=list)
+    back_translation: str | None = Field(
+        None,
+        description="what `text` says in the request's merchant_language (a second "
+        "translation, back); null when not asked for or when `text` is null",
+    )
 
 
 class TranslationResult(BaseModel):
@@ -118,7 +139,9 @@ class TranslationResult(BaseModel):
     translations: list[TranslationItem]
     failed: int = 0
     warnings: list[LanguageWarning] = Field(
-        default_factory=list, description="target languages the chat model is rated weak in"
+        default_factory=list,
+        description="target languages the chat model is not rated good in (weak, unrated, or "
+        "unusable and allowed), with the measured figure",
     )
 
     def raise_for_failures(self) -> None:

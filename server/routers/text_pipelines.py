@@ -1,4 +1,5 @@
-"""Merchant text endpoints: /v1/translations, /v1/copywriting, /v1/glossaries, /v1/languages."""
+"""Merchant text endpoints: /v1/translations (and /checks), /v1/copywriting, /v1/glossaries,
+/v1/languages."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from server.schemas.text_pipelines import (
     LanguageList,
     LanguageObject,
     PresetList,
+    TranslationCheckRequest,
+    TranslationCheckResponse,
     TranslationRequest,
     TranslationResponse,
 )
@@ -57,6 +60,21 @@ async def translate(
     async with meter.pipeline_tokens():
         result = await unless_disconnected(request, pipelines.translate(tenant, body))
     return TranslationResponse.model_validate(result.model_dump())
+
+
+@router.post("/translations/checks")
+async def check_translation(
+    body: TranslationCheckRequest,
+    request: Request,
+    pipelines: TextPipelinesDep,
+    tenant: TenantDep,
+    meter: MeterDep,
+) -> TranslationCheckResponse:
+    """Check a translation from anyone against its source, line by line: back-translation into
+    the merchant's language, facts, meaning, polarity, leftovers, lines with no source, verdict."""
+    async with meter.pipeline_tokens():
+        result = await unless_disconnected(request, pipelines.check_translation(tenant, body))
+    return TranslationCheckResponse.model_validate(result.model_dump())
 
 
 @router.post("/copywriting")

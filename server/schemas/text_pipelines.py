@@ -1,5 +1,5 @@
-"""Schemas of the merchant text endpoints (localshang extensions): translations, copywriting,
-glossaries and the language list. Request bodies are the pipelines' own input models, so a
+"""Schemas of the merchant text endpoints (localshang extensions): translations and their checks,
+copywriting, glossaries and the language list. Request bodies are the pipelines' own input models, so a
 request and a job of the same type accept exactly the same fields."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.coverage import LanguageCoverage, RatingThresholds
 from pipelines.platform.jobs.store import GlossaryRecord
 from pipelines.text.copywriting_schema import CopywritingInput, CopywritingResult
+from pipelines.text.faithfulness_schema import TranslationCheckInput, TranslationCheckResult
 from pipelines.text.glossary import MAX_ENTRIES, GlossaryEntry
 from pipelines.text.presets import ChannelPreset
 from pipelines.text.translation_schema import TranslationInput, TranslationResult
@@ -21,6 +22,14 @@ class TranslationRequest(TranslationInput):
 
 
 class TranslationResponse(TranslationResult):
+    pass
+
+
+class TranslationCheckRequest(TranslationCheckInput):
+    """POST /v1/translations/checks."""
+
+
+class TranslationCheckResponse(TranslationCheckResult):
     pass
 
 
