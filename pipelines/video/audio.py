@@ -129,6 +129,42 @@ def measure_loudness(ff: FFmpeg, path: Path) -> dict[str, float]:
     return stats
 
 
+@dataclass(frozen=True)
+class Heard:
+    """What a meter hears of a finished file's audio, measured on the way to Whisper."""
+
+    loudness_lufs: float | None
+    true_peak_dbtp: float | None
+    silences: list[tuple[float, float]]  # (start, end) in seconds
+
+
+SILENCE_DB = -50.0  # quieter than this is silence (a ducked background is well above it)
+MIN_SILENCE_S = 1.0
+
+
+def listen(ff: FFmpeg, media: Path, asr_wav: Path, duration_s: float) -> Heard:
+    """One decode of `media`'s audio (the final MP4): 16 kHz mono for Whisper in `asr_wav`, and on
+    the way its EBU R128 loudness, true peak and silences."""
+    done = ff.run(
+        ["-nostats", *ff.input(media), "-map", "0:a:0", "-af",
+         f"ebur128=peak=true:framelog=verbose,"
+         f"silencedetect=noise={SILENCE_DB}dB:d={MIN_SILENCE_S}",
+         "-ac", "1", "-ar", str(ASR_RATE), "-c:a", "pcm_s16le", str(asr_wav)],
+        what="listen to the final mix",
+    )  # fmt: skip
+    summary = done.stderr[done.stderr.rfind("Summary:") :]
+    loudness = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
+    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
+    starts = [float(t) for t in re.findall(r"silence_start: (-?[\d.]+)", done.stderr)]
+    ends = [float(t) for t in re.findall(r"silence_end: (-?[\d.]+)", done.stderr)]
+    ends += [duration_s] * (len(starts) - len(ends))  # a silence that lasts to the end
+    return Heard(
+        loudness_lufs=float(loudness.group(1)) if loudness else None,
+        true_peak_dbtp=float(peak.group(1)) if peak else None,
+        silences=[(round(max(0.0, a), 3), round(b, 3)) for a, b in zip(starts, ends, strict=True)],
+    )
+
+
 def mix(
     ff: FFmpeg,
     voice_wav: Path,

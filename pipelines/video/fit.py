@@ -1,10 +1,11 @@
-"""Fitting a spoken line into its time slot: shorten (LLM) -> time-stretch -> pad or trim."""
+"""Fitting a spoken line into its time slot: shorten (LLM) -> time-stretch -> pad or trim; a line
+with a price, MOQ or SKU is given a neighbour's time rather than trimmed."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -119,6 +120,53 @@ async def fit_line(
         padded_s=round(padded, 3),
         trimmed_s=round(trimmed, 3),
     )
+
+
+async def fit_lines(
+    texts: Sequence[str],
+    slots: Sequence[Slot],
+    required: Sequence[bool],
+    synthesize: Synthesize,
+    shorten: Shorten,
+    stretch: Stretch,
+    policy: FitPolicy | None = None,
+) -> list[FittedLine | None]:
+    """Fit every line into its slot, as fit_line does; None for a line dropped to make room.
+
+    A line with a `required` fact (a price, MOQ or SKU) is never trimmed while a line without
+    one can give way: the next such line is dropped and its time given to it, else the previous
+    one, until the line fits. Only a line whose neighbours are required too is trimmed.
+    """
+    policy = policy or FitPolicy()
+    room = list(slots)
+    fitted: list[FittedLine | None] = [None] * len(texts)
+    dropped: set[int] = set()
+    for i, text in enumerate(texts):
+        if i in dropped:
+            continue
+        line = await fit_line(text, room[i], synthesize, shorten, stretch, policy)
+        while required[i] and line.trimmed_s > 0:
+            after = next((n for n in range(i + 1, len(texts)) if n not in dropped), None)
+            before = next((p for p in range(i - 1, -1, -1) if fitted[p] is not None), None)
+            slot = room[i]
+            if after is not None and not required[after]:
+                dropped.add(after)
+                end = room[after].start + room[after].room_s
+                room[i] = Slot(slot.start, slot.target_s, end - slot.start)
+            elif before is not None and not required[before]:
+                dropped.add(before)
+                fitted[before] = None
+                start = room[before].start
+                room[i] = Slot(start, slot.target_s, slot.start + slot.room_s - start)
+            else:
+                break
+            # the words already shortened keep their shortening; only the time is new
+            again = await fit_line(
+                line.text, room[i], synthesize, shorten, stretch, replace(policy, max_shortenings=0)
+            )
+            line = replace(again, original_text=text, shortenings=line.shortenings)
+        fitted[i] = line
+    return fitted
 
 
 def _trim_to(pcm: np.ndarray, rate: int, room_s: float) -> tuple[np.ndarray, float]:

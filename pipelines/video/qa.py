@@ -1,28 +1,40 @@
-"""QA of a dubbed track: error rates of the back-transcription, timing and fitting statistics,
-and the verdict they add up to (pass, review or fail, with the reasons)."""
+"""QA of a dubbed language on what the buyer hears: the final mix's transcription line by line
+(error rates with numbers and prices in one form, facts heard, lines cut, speech rate), the mix's
+peaks, silences and voice coverage, and the verdict they add up to (pass, review or fail, with
+the reasons). What the pipeline itself forced (drift, duration, loudness) is reported, not judged."""
 
 from __future__ import annotations
 
 import math
-import unicodedata
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from pipelines.languages import Language
+from pipelines.video.audio import SILENT_LUFS
+from pipelines.video.script import clean_for_tts, counts_characters, speaking_rate, units
 from pipelines.video.settings import VideoQASettings
+from pipelines.video.spoken import REQUIRED_KINDS, Fact, facts_in, spoken_form
 
 Verdict = Literal["pass", "review", "fail"]
 VERDICTS: tuple[Verdict, ...] = ("pass", "review", "fail")  # from best to worst
 # Scripts written without spaces: their back-transcription is judged by character error rate.
 CER_SCRIPTS = {"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr"}
+# A heard word belongs to the line whose time it falls in, or to the nearest within this margin
+# (Whisper's word times are approximate); farther off it belongs to none (the clip's own sound).
+ALIGN_MARGIN_S = 0.5
+MIN_RATE_SPAN_S = 1.0  # a shorter line's speech rate is all timing error
+WORD_PAUSE_S = 0.5  # a pause up to this long between heard words is still the voice speaking
+
+Finding = tuple[Verdict, str]
 
 
-def _normalise(text: str) -> str:
-    kept = (
-        char if not unicodedata.category(char).startswith(("P", "S")) else " "
-        for char in unicodedata.normalize("NFKC", text.lower())
-    )
-    return " ".join("".join(kept).split())
+def tokens(spoken: str, *, by_characters: bool) -> list[str]:
+    """Words of a text in spoken form, or its characters (a number counts as one)."""
+    if by_characters:
+        return re.findall(r"\d+(?:\.\d+)?|\S", spoken.replace(" ", ""))
+    return spoken.split()
 
 
 def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
@@ -36,21 +48,45 @@ def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
     return previous[-1]
 
 
-def error_rates(reference: str, hypothesis: str) -> dict[str, float | None]:
-    """Word and character error rates of `hypothesis` against `reference` (punctuation ignored).
+def heard_tokens(reference: Sequence[str], hypothesis: Sequence[str]) -> list[bool]:
+    """For each reference token, whether a longest common subsequence with `hypothesis` keeps it."""
+    n, m = len(reference), len(hypothesis)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = (
+                table[i + 1][j + 1] + 1
+                if reference[i] == hypothesis[j]
+                else max(table[i + 1][j], table[i][j + 1])
+            )
+    kept, i, j = [False] * n, 0, 0
+    while i < n and j < m:
+        if reference[i] == hypothesis[j]:
+            kept[i], i, j = True, i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return kept
+
+
+def error_rates(reference: str, hypothesis: str, language: str) -> dict[str, float | None]:
+    """Word and character error rates of `hypothesis` against `reference`, both in spoken form
+    (punctuation ignored; numbers, number words and prices in one form: see spoken_form).
 
     CER ignores spaces, so it is the meaningful one for Chinese and Japanese.
     """
-    ref, hyp = _normalise(reference), _normalise(hypothesis)
-    ref_words, ref_chars = ref.split(), list(ref.replace(" ", ""))
-    return {
-        "wer": round(edit_distance(ref_words, hyp.split()) / len(ref_words), 4)
-        if ref_words
-        else None,
-        "cer": round(edit_distance(ref_chars, list(hyp.replace(" ", ""))) / len(ref_chars), 4)
-        if ref_chars
-        else None,
-    }
+    ref, hyp = spoken_form(reference, language), spoken_form(hypothesis, language)
+    rates: dict[str, float | None] = {}
+    for name, by_characters in (("wer", False), ("cer", True)):
+        ref_tokens = tokens(ref, by_characters=by_characters)
+        hyp_tokens = tokens(hyp, by_characters=by_characters)
+        rates[name] = (
+            round(edit_distance(ref_tokens, hyp_tokens) / len(ref_tokens), 4)
+            if ref_tokens
+            else None
+        )
+    return rates
 
 
 def speed_histogram(speeds: Sequence[float]) -> dict[str, int]:
@@ -89,40 +125,167 @@ def worst(verdicts: Sequence[Verdict]) -> Verdict:
     return max(verdicts, key=VERDICTS.index, default="pass")
 
 
+def _over(
+    what: str, value: float, most: float, limits: VideoQASettings, unit: str = ""
+) -> list[Finding]:
+    """Review over `most`, fail over `fail_factor` times it."""
+    if value > most * limits.fail_factor:
+        return [("fail", f"{what} {value:.3g}{unit} is over {limits.fail_factor:g}x the limit "
+                         f"of {most:g}{unit}")]  # fmt: skip
+    if value > most:
+        return [("review", f"{what} {value:.3g}{unit} is over the limit of {most:g}{unit}")]
+    return []
+
+
+def align(lines: Sequence[dict[str, Any]], words: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The heard words ([start, end, text]) of each line (its `start`..`end` in the clip)."""
+    heard: list[list[Any]] = [[] for _ in lines]
+    for word in words:
+        middle = (float(word[0]) + float(word[1])) / 2
+        distances = [
+            max(float(line["start"]) - middle, middle - float(line["end"]), 0.0) for line in lines
+        ]
+        if distances and min(distances) <= ALIGN_MARGIN_S:
+            heard[distances.index(min(distances))].append(word)
+    return heard
+
+
+def _quote(text: str, most: int = 40) -> str:
+    return f"'{text}'" if len(text) <= most else f"'{text[: most - 1]}…'"
+
+
+def check_line(
+    line: dict[str, Any],
+    words: Sequence[Sequence[Any]],
+    language: Language,
+    limits: VideoQASettings,
+    *,
+    by_characters: bool,
+) -> dict[str, Any]:
+    """What the buyer hears of one voiced line: its words as heard in the final mix, its error
+    rate, its facts heard or not, whether its end was cut, its speech rate; a verdict, reasons."""
+    code, reference = language.code, clean_for_tts(line["text"])
+    heard = "".join(str(word[2]) for word in words).strip()
+    heard_spoken = spoken_form(heard, code)
+    ref_tokens = tokens(spoken_form(reference, code), by_characters=by_characters)
+    hyp_tokens = tokens(heard_spoken, by_characters=by_characters)
+    kept = heard_tokens(ref_tokens, hyp_tokens)
+    rate_name = "cer" if by_characters else "wer"
+    rate = round(edit_distance(ref_tokens, hyp_tokens) / len(ref_tokens), 4) if ref_tokens else None
+    facts = facts_in(reference, code)
+    missing = [fact for fact in facts if not fact.heard_in(heard_spoken)]
+    found: list[Finding] = []
+    trimmed = float(line.get("trimmed_s") or 0.0) > 0
+    if not any(kept):
+        found.append(("fail", "not heard in the final audio" + (f" (heard only {_quote(heard)})"
+                                                                  if heard else "")))  # fmt: skip
+    else:
+        tail = ref_tokens[max(i for i, k in enumerate(kept) if k) + 1 :]
+        if len(tail) >= 2:  # one misheard last word is not a cut
+            joined = ("" if by_characters else " ").join(tail)
+            cut = " after it was trimmed to fit its time" if trimmed else ""
+            found.append(("review", f"cut: its end {_quote(joined)} is not heard{cut}"))
+        most = limits.max_cer if by_characters else limits.max_wer
+        found += _over(rate_name.upper(), rate or 0.0, most, limits)
+    heard_else = [f.describe() for f in facts_in(heard, code) if f not in facts]
+    for fact in missing:
+        # a required fact the fitting cut is sure to be lost; one misheard may be Whisper's error
+        verdict: Verdict = "fail" if trimmed and fact.kind in REQUIRED_KINDS else "review"
+        instead = f"; heard instead: {', '.join(heard_else)}" if heard_else else ""
+        found.append((verdict, f"{fact.describe()} is not heard (heard: {_quote(heard)}){instead}"))
+    speech_rate = None
+    if words:
+        span = float(words[-1][1]) - float(words[0][0])
+        if span >= MIN_RATE_SPAN_S:
+            speech_rate = round(units(heard, language) / span, 2)
+            natural = speaking_rate(language)
+            unit = "characters" if counts_characters(language) else "words"
+            if speech_rate > natural * limits.max_speech_rate:
+                found.append(("review", f"spoken at {speech_rate:g} {unit}/s, over "
+                                        f"{limits.max_speech_rate:g}x the natural {natural:g}"))  # fmt: skip
+    return {
+        "start": line["start"],
+        "end": line["end"],
+        "text": reference,
+        "heard": heard,
+        rate_name: rate,
+        "heard_share": round(sum(kept) / len(kept), 3) if kept else None,
+        "facts": [{"fact": f.describe(), "kind": f.kind, "heard": f not in missing} for f in facts],
+        "speech_rate": speech_rate,
+        "trimmed_s": line.get("trimmed_s", 0.0),
+        "verdict": worst([v for v, _ in found]),
+        "reasons": [reason for _, reason in found],
+    }
+
+
+def facts_in_script(
+    wanted: Sequence[Fact], lines: Sequence[dict[str, Any]], language: str
+) -> list[dict[str, Any]]:
+    """Each required fact of the input, and whether the voiced script says it."""
+    said = spoken_form(" ".join(clean_for_tts(line["text"]) for line in lines), language)
+    return [{"fact": fact.describe(), "in_script": fact.heard_in(said)} for fact in wanted]
+
+
+def voice_coverage(words: Sequence[Sequence[Any]], duration_s: float) -> float:
+    """Share of the clip during which the voice is heard (its words, short pauses bridged)."""
+    covered, spans = 0.0, sorted((float(word[0]), float(word[1])) for word in words)
+    span_start, span_end = spans[0] if spans else (0.0, 0.0)
+    for start, end in spans[1:]:
+        if start - span_end > WORD_PAUSE_S:
+            covered += span_end - span_start
+            span_start = start
+        span_end = max(span_end, end)
+    covered += span_end - span_start
+    return round(min(1.0, covered / duration_s), 3) if duration_s > 0 else 0.0
+
+
 def judge(
     report: dict[str, Any], limits: VideoQASettings, *, by_characters: bool
 ) -> tuple[Verdict, list[str]]:
     """The verdict on one dubbed language's QA `report`, and the reasons for anything short of
-    pass. `by_characters`: judge the back-transcription by CER (zh, ja...) rather than WER."""
-    found: list[tuple[Verdict, str]] = []
+    pass. `by_characters`: judge the back-transcription by CER (zh, ja...) rather than WER.
 
-    def limit(what: str, value: float, most: float, unit: str) -> None:
-        if value > most * limits.fail_factor:
-            found.append(("fail", f"{what} {value:.3g}{unit} is over {limits.fail_factor:g}x "
-                                  f"the limit of {most:g}{unit}"))  # fmt: skip
-        elif value > most:
-            found.append(
-                ("review", f"{what} {value:.3g}{unit} is over the limit of {most:g}{unit}")
-            )
-
+    Evidence is what the buyer gets: the final mix as heard (pooled and line by line), the facts
+    of the input in the script, its peaks, silences and voice coverage, and its streams. Drift,
+    duration and loudness are values the pipeline forced: reported, never a reason."""
+    found: list[Finding] = []
     if report.get("script_source") == "fallback":
         found.append(("review", f"the script is a fallback ({report.get('script_fallback')}): "
                                 "the model's output failed the checks on every attempt"))  # fmt: skip
+    for fact in report.get("required_facts", []):
+        if not fact["in_script"]:
+            found.append(("fail", f"the script never says the {fact['fact']} given in the input"))
+    for dropped in report.get("dropped_lines", []):
+        found.append(("review", f"the line {_quote(dropped['text'])} was dropped to make room for "
+                                "a line with a price, MOQ or SKU"))  # fmt: skip
     back = report.get("back_transcription") or {}
     rate_name = "cer" if by_characters else "wer"
     if back.get("text") is None:
         found.append(("review", "the voice was not back-transcribed (no speech recognition model)"))
     elif back.get(rate_name) is not None:
         most = limits.max_cer if by_characters else limits.max_wer
-        limit(f"back-transcription {rate_name.upper()}", float(back[rate_name]), most, "")
-    limit("line drift", float(report.get("max_drift_ms") or 0.0) / 1000, limits.max_drift_s, " s")
-    diff_s = abs(float(report.get("duration_diff_ms") or 0.0)) / 1000
-    limit("duration difference", diff_s, limits.max_duration_diff_s, " s")
-    loudness, target = report.get("loudness_lufs"), report.get("loudness_target_lufs")
-    if loudness is None or not math.isfinite(loudness):
+        found += _over(
+            f"back-transcription {rate_name.upper()}", float(back[rate_name]), most, limits
+        )
+    loudness = report.get("loudness_lufs")
+    if loudness is None or not math.isfinite(loudness) or loudness <= SILENT_LUFS:
         found.append(("fail", "the dubbed audio has no measurable loudness (silent?)"))
-    elif target is not None:
-        limit("loudness off target by", abs(loudness - target), limits.max_loudness_diff_lu, " LU")
+    peak = report.get("true_peak_dbtp")
+    if peak is not None and peak > limits.max_true_peak_dbtp:
+        found.append(("fail" if peak > 0 else "review",
+                      f"true peak {peak:g} dBTP is over {limits.max_true_peak_dbtp:g} dBTP: "
+                      "the mix may clip"))  # fmt: skip
+    longest = report.get("longest_silence_s")
+    if longest is not None and longest > limits.max_silence_s:
+        found.append(("review", f"{longest:.1f} s of silence, over the limit of "
+                                f"{limits.max_silence_s:g} s"))  # fmt: skip
+    coverage = report.get("voice_coverage")  # None when nothing listened
+    if coverage is not None and coverage < limits.min_voice_coverage:
+        found.append(("review", f"the voice is heard over {coverage:.0%} of the clip, under "
+                                f"{limits.min_voice_coverage:.0%}"))  # fmt: skip
+    for number, line in enumerate(report.get("line_checks", []), 1):
+        found += [(line["verdict"], f"line {number} ({_quote(line['text'], 30)}): {reason}")
+                  for reason in line["reasons"]]  # fmt: skip
     streams = report.get("streams") or {}
     missing = [kind for kind in ("video", "audio") if kind not in streams]
     if missing:

@@ -5,17 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from pipelines.errors import OutputRejected
 from pipelines.languages import load_languages
 from pipelines.platform.jobs.context import JobContext
-from pipelines.video.audio import ASR_RATE, measure_loudness, read_wav
+from pipelines.video.audio import listen, read_wav
+from pipelines.video.dubbing_input import DubbingInput
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
 from pipelines.video.parent import SOURCE_ARTIFACT
-from pipelines.video.qa import CER_SCRIPTS, error_rates, judge, line_report, worst
+from pipelines.video.qa import (
+    CER_SCRIPTS,
+    align,
+    check_line,
+    error_rates,
+    facts_in_script,
+    judge,
+    line_report,
+    voice_coverage,
+    worst,
+)
 from pipelines.video.script import clean_for_tts
+from pipelines.video.spoken import required_facts
 from pipelines.video.stage_kit import (
     job_ffmpeg,
     job_input,
@@ -130,6 +143,8 @@ async def _publish(ctx: JobContext, files: dict[str, Path | str], published: lis
 
 
 async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) -> dict[str, Any]:
+    """What the buyer gets in `code`: the final MP4's audio (voice over the clip's sound) heard
+    once by Whisper and a meter, line by line, against what was meant to be said."""
     params = job_input(ctx)
     language = load_languages().get(code)
     voice = ctx.checkpoint["voices"][code]
@@ -137,47 +152,75 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
     probed = await asyncio.to_thread(ff.probe_json, output)
     kinds = {s.get("codec_type"): s.get("codec_name") for s in probed.get("streams", [])}
     out_duration = float(probed.get("format", {}).get("duration", 0.0))
-    loudness = await asyncio.to_thread(measure_loudness, ff, output)
+    wav16 = ff.path(f"qa_{code}.wav")
+    heard = await asyncio.to_thread(listen, ff, output, wav16, out_duration)
     # what was spoken: each line as the fitting ladder left it (shortened), not as written
     script_text = " ".join(clean_for_tts(line["text"]) for line in voice["lines"])
-    # The voice-over alone: in the mix, the clip's own (ducked) speech would be heard too.
     back: dict[str, Any] = {
-        "of": "voice track", "reference": script_text, "text": None, "wer": None, "cer": None
+        "of": "final mix", "reference": script_text, "text": None, "wer": None, "cer": None
     }  # fmt: skip
-    if params.asr_model:
-        wav16 = ff.path(f"qa_{code}.wav")
-        dubbed = ff.path(voice["wav"])
-        await asyncio.to_thread(
-            ff.run,
-            [*ff.input(dubbed), "-ac", "1", "-ar", str(ASR_RATE), "-c:a", "pcm_s16le", str(wav16)],
-            what="resample for QA",
-        )
-        pcm, _ = read_wav(wav16)
-        # greedy: the check must not cost more than the dub it checks
-        heard = await transcribe_pcm(ctx, pcm, language, words=False, beam_size=1, vad=False)
-        back |= {"text": heard["text"], **error_rates(script_text, heard["text"])}
-    diff_ms = (out_duration - info.duration_s) * 1000
+    by_characters = language.script in CER_SCRIPTS
     limits = ctx.services.settings.video.qa
+    words: list[list[Any]] = []
+    line_checks: list[dict[str, Any]] = []
+    if params.asr_model:
+        pcm, _ = read_wav(wav16)
+        # greedy, once, with word times: the check must not cost more than the dub it checks
+        transcript = await transcribe_pcm(ctx, pcm, language, words=True, beam_size=1, vad=False)
+        words = [word for segment in transcript["segments"] for word in segment["words"]]
+        by_line = align(voice["lines"], words)
+        line_checks = [
+            check_line(line, line_words, language, limits, by_characters=by_characters)
+            for line, line_words in zip(voice["lines"], by_line, strict=True)
+        ]
+        # judged on the words heard while the lines play: between them, the clip's own ducked
+        # speech may be heard, which is no error of the voice (it is shown apart)
+        voiced = " ".join(check["heard"] for check in line_checks if check["heard"])
+        aligned = {id(word) for line_words in by_line for word in line_words}
+        back |= {
+            "text": voiced,
+            "between_lines": "".join(str(w[2]) for w in words if id(w) not in aligned).strip(),
+            **error_rates(script_text, voiced, code),
+        }
+    wav16.unlink(missing_ok=True)
+    diff_ms = (out_duration - info.duration_s) * 1000
     script = ctx.checkpoint["scripts"][code]["report"]
+    wanted = required_facts(
+        " ".join([*params.keywords, params.product_facts]), _input_language(params)
+    )
+    longest = max((end - start for start, end in heard.silences), default=0.0)
     report = {
         "language": code,
         "script_source": script["source"],
         "script_fallback": script.get("fallback"),
         "source_has_speech": _source_has_speech(ctx),
         "back_transcription": back,
+        "line_checks": line_checks,
+        "required_facts": facts_in_script(wanted, voice["lines"], code),
+        "dropped_lines": voice.get("dropped", []),
+        "voice_coverage": voice_coverage(words, out_duration) if params.asr_model else None,
+        "silences": heard.silences,
+        "longest_silence_s": round(longest, 3),
         **line_report(voice["lines"]),
         "duration_input_s": round(info.duration_s, 3),
         "duration_output_s": round(out_duration, 3),
         "duration_diff_ms": round(diff_ms, 1),
         "duration_ok": abs(diff_ms) <= limits.max_duration_diff_s * 1000,
-        "loudness_lufs": loudness.get("input_i"),
+        "loudness_lufs": heard.loudness_lufs,
         "loudness_target_lufs": params.loudness_lufs,
-        "true_peak_dbtp": loudness.get("input_tp"),
+        "true_peak_dbtp": heard.true_peak_dbtp,
         "streams": kinds,
         "subtitles": "burned-in and soft" if params.burn_in_subtitles else "soft",
     }
-    verdict, reasons = judge(report, limits, by_characters=language.script in CER_SCRIPTS)
+    verdict, reasons = judge(report, limits, by_characters=by_characters)
     return {"verdict": verdict, "reasons": reasons, **report}
+
+
+def _input_language(params: DubbingInput) -> str:
+    """The language the merchant wrote keywords and facts in, for their number words: Chinese if
+    any is written in Han characters, else English (digits read the same in both)."""
+    text = " ".join([*params.keywords, params.product_facts])
+    return "zh" if re.search(r"[\u4e00-\u9fff]", text) else "en"
 
 
 qa_stage = timed(_qa_stage)

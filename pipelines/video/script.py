@@ -20,6 +20,7 @@ from pipelines.quality import (
     lines_problems,
     unique_lines,
 )
+from pipelines.video.spoken import required_facts, spoken_form
 
 log = logging.getLogger(__name__)
 
@@ -289,14 +290,15 @@ def fallback_script(request: ScriptRequest, language: Language) -> list[ScriptLi
 async def shorten_line(
     backend: ChatBackend, text: str, language: Language, max_units: int, attempt: int
 ) -> str | None:
-    """Ask the LLM for a shorter version of `text` (at most `max_units`); None if unusable."""
+    """Ask the LLM for a shorter version of `text` (at most `max_units`); None if unusable, and
+    None if it lost a price, MOQ or SKU of `text`: a fact is worth more than the time it takes."""
     unit = "characters" if counts_characters(language) else "words"
     messages = [
         {"role": "system", "content": "You shorten voice-over lines. Answer with the line only."},
         {
             "role": "user",
             "content": f"Shorten this {language.name} line to at most {max_units} {unit}, keeping "
-            f"its meaning and language:\n{text}",
+            f"its meaning, its language and every price, number and code:\n{text}",
         },
     ]
     answer = await ask(
@@ -306,7 +308,11 @@ async def shorten_line(
     share, letters = script_share(line, language)
     if not line or letters == 0 or share < MIN_SCRIPT_SHARE or units(line, language) > max_units:
         return None
-    return None if degeneration_problems(line) else line
+    if degeneration_problems(line):
+        return None
+    said = spoken_form(line, language.code)
+    kept = all(fact.heard_in(said) for fact in required_facts(text, language.code))
+    return line if kept else None
 
 
 def clean_for_tts(text: str) -> str:

@@ -6,8 +6,8 @@ from pydantic import BaseModel, Field
 
 
 class VideoQASettings(BaseModel):
-    """Limits of the QA verdict of each dubbed language: within all of them, `pass`; over one,
-    `review`; over `fail_factor` times one, `fail`."""
+    """Limits of the QA verdict of each dubbed language, on what the buyer hears (the final mix):
+    within all of them, `pass`; over one, `review`; over `fail_factor` times one, `fail`."""
 
     max_wer: float = Field(
         0.3, gt=0, description="back-transcription word error rate (languages with spaces)"
@@ -15,9 +15,22 @@ class VideoQASettings(BaseModel):
     max_cer: float = Field(
         0.35, gt=0, description="back-transcription character error rate (zh, ja, th...)"
     )
-    max_drift_s: float = Field(0.25, gt=0, description="a line's voice off its slot start")
-    max_duration_diff_s: float = Field(0.05, gt=0, description="dubbed MP4 vs the clip")
-    max_loudness_diff_lu: float = Field(2.0, gt=0, description="vs the job's loudness target")
+    max_duration_diff_s: float = Field(
+        0.05, gt=0, description="dubbed MP4 vs the clip (reported as duration_ok, not judged)"
+    )
+    max_speech_rate: float = Field(
+        1.8,
+        gt=0,
+        description="a line heard faster than this many times the language's natural "
+        "rate (characters per second for zh/ja/ko, words elsewhere)",
+    )
+    max_true_peak_dbtp: float = Field(
+        -0.5, description="true peak of the final mix (the mix aims at -1.5); above 0: fail"
+    )
+    max_silence_s: float = Field(3.0, gt=0, description="longest stretch of silence in the mix")
+    min_voice_coverage: float = Field(
+        0.25, ge=0, le=1, description="share of the clip during which the voice is heard"
+    )
     fail_factor: float = Field(2.0, ge=1.0, description="this many times a limit fails")
 
 

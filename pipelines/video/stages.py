@@ -31,7 +31,7 @@ from pipelines.video.audio import (
 )
 from pipelines.video.dubbing_input import DubbingInput
 from pipelines.video.ffmpeg import MediaInfo, probe
-from pipelines.video.fit import FitPolicy, FittedLine, Slot, assemble, fit_line
+from pipelines.video.fit import FitPolicy, FittedLine, Slot, assemble, fit_lines
 from pipelines.video.mux import DubTrack, mux
 from pipelines.video.own_script import script_lines
 from pipelines.video.parent import INPUT_NAME, take_parent
@@ -44,6 +44,7 @@ from pipelines.video.script import (
     units,
     write_script,
 )
+from pipelines.video.spoken import required_facts
 from pipelines.video.stage_kit import (
     gather_progress,
     inference_span,
@@ -269,11 +270,15 @@ async def _voice_language(
     except ValueError as exc:
         raise InvalidInput(str(exc), param="voices", code="unknown_voice") from exc
 
+    spoken: dict[str, tuple[np.ndarray, int]] = {}  # a line refitted into more room is not re-said
+
     async def synthesize(text: str) -> tuple[np.ndarray, int]:
-        async with inference_span(ctx, "tts"):
-            audio = await asyncio.to_thread(tts.synthesize, clean_for_tts(text), voice)
-        pcm = audio.pcm.astype(np.float32) / (32768.0 if audio.pcm.dtype == np.int16 else 1.0)
-        return trim_silence(pcm, audio.sample_rate), audio.sample_rate
+        if text not in spoken:
+            async with inference_span(ctx, "tts"):
+                audio = await asyncio.to_thread(tts.synthesize, clean_for_tts(text), voice)
+            pcm = audio.pcm.astype(np.float32) / (32768.0 if audio.pcm.dtype == np.int16 else 1.0)
+            spoken[text] = trim_silence(pcm, audio.sample_rate), audio.sample_rate
+        return spoken[text]
 
     async def shorten(text: str, ratio: float, attempt: int) -> str | None:
         target = max(1, int(units(text, language) * ratio * 0.9))
@@ -284,13 +289,23 @@ async def _voice_language(
         name = f"stretch_{language.code}_{id(pcm)}"
         return await asyncio.to_thread(time_stretch, ff, pcm, rate, speed, name)
 
-    fitted: list[FittedLine] = []
-    for line, slot in zip(lines, _slots(lines, info.duration_s), strict=True):
-        fitted.append(await fit_line(line.text, slot, synthesize, shorten, stretch, policy))
+    # the lines with a price, MOQ or SKU are kept whole: a line without one gives way
+    required = [bool(required_facts(line.text, language.code)) for line in lines]
+    slots = _slots(lines, info.duration_s)
+    results = await fit_lines(
+        [line.text for line in lines], slots, required, synthesize, shorten, stretch, policy
+    )
+    fitted = [line for line in results if line is not None]
+    dropped = [
+        {"text": line.text, "start": line.start, "end": line.end}
+        for line, result in zip(lines, results, strict=True)
+        if result is None
+    ]
     rate = fitted[0].rate if fitted else 22050
     track = assemble(fitted, info.duration_s, rate)
     wav = write_wav(ff.path(f"voice_{language.code}.wav"), track, rate)
-    return {"wav": wav.name, "rate": rate, "lines": [_line_stats(f, track, rate) for f in fitted]}
+    return {"wav": wav.name, "rate": rate, "lines": [_line_stats(f, track, rate) for f in fitted],
+            "dropped": dropped}  # fmt: skip
 
 
 def _line_stats(line: FittedLine, track: np.ndarray, rate: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from pipelines.video.script import clean_for_tts
 from pipelines.video.settings import VideoSettings
 from pipelines.video.uploads import accept_clip
 from tests.fixtures_server import make_settings
-from tests.fixtures_video import Clip, ffprobe
+from tests.fixtures_stt import whisper_base_spec
+from tests.fixtures_video import Clip, ffprobe, make_clip
 
 QA_FIELDS = {
     "back_transcription", "speed_factors", "speed_histogram", "lines_shortened", "lines_padded",
@@ -38,12 +40,10 @@ QA_FIELDS = {
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def jobs(
-    tmp_path_factory: pytest.TempPathFactory, video_model_specs: list[ModelSpec]
-) -> AsyncIterator[JobService]:
-    """One job service (SQLite, workers, loaded models) for the whole module."""
-    settings = make_settings(tmp_path_factory.mktemp("dubbing"), video_model_specs)
+@asynccontextmanager
+async def _job_service(folder: Path, specs: list[ModelSpec]) -> AsyncIterator[JobService]:
+    """A job service (SQLite, workers) that dubs with `specs`."""
+    settings = make_settings(folder, specs)
     registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
     service = JobService.from_settings(settings, registry, types=JobTypes([DUBBING_JOB]))
     await service.start()
@@ -52,6 +52,25 @@ async def jobs(
     finally:
         await service.close()
         await registry.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def jobs(
+    tmp_path_factory: pytest.TempPathFactory, video_model_specs: list[ModelSpec]
+) -> AsyncIterator[JobService]:
+    """One job service with the tiny models for the whole module."""
+    async with _job_service(tmp_path_factory.mktemp("dubbing"), video_model_specs) as service:
+        yield service
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def listening_jobs(
+    tmp_path_factory: pytest.TempPathFactory, whisper_base_dir: Path, piper_spec: ModelSpec
+) -> AsyncIterator[JobService]:
+    """A job service whose QA hears for real: Whisper base, and Piper's English voice."""
+    specs = [whisper_base_spec(whisper_base_dir), piper_spec]
+    async with _job_service(tmp_path_factory.mktemp("listening"), specs) as service:
+        yield service
 
 
 async def _finished(service: JobService, job_id: str, timeout_s: float = 240) -> JobRecord:
@@ -92,8 +111,9 @@ def _check_outputs(
         assert kinds["subtitle"]["codec_name"] == "mov_text"
         assert float(probed["format"]["duration"]) == pytest.approx(clip.seconds, abs=0.05)
         cues = list(srt.parse((folder / f"{lang}.srt").read_text(encoding="utf-8")))
-        assert cues and all(c.end <= c.start + (c.end - c.start) for c in cues)
-        assert all(cues[i].start <= cues[i + 1].start for i in range(len(cues) - 1))
+        # each cue lasts, follows the one before without overlapping it, and ends in the clip
+        assert cues and all(c.start < c.end for c in cues)
+        assert all(cues[i].end <= cues[i + 1].start for i in range(len(cues) - 1))
         assert cues[-1].end.total_seconds() <= clip.seconds
         vtt = webvtt.read(str(folder / f"{lang}.vtt"))
         assert len(vtt.captions) == len(cues)
@@ -281,3 +301,68 @@ async def test_require_pass_fails_a_dub_that_needs_review_and_keeps_its_files(
     assert script["source"]["source"] == "fallback"
     assert script["source"]["fallback"] == "keywords"
     assert not (jobs.files.job_dir(job.id) / ".work").exists()
+
+
+# --- QA on what the buyer hears (real voice, real Whisper) -----------------------------------
+PRICE_FACTS = "USD 3.20, MOQ 100"
+
+
+@pytest.mark.real_weights
+async def test_an_own_english_dub_with_spelled_out_numbers_passes(
+    listening_jobs: JobService, tmp_path: Path
+):
+    # the issue's en dub: heard exactly, yet WER 0.381 and review while "twenty-four" and "$3.20"
+    # were compared as written
+    clip = Clip(make_clip(tmp_path / "bottle.mp4", seconds=9.0, size=(180, 320)), 9.0,
+                (180, 320), 0, False)  # fmt: skip
+    script = (
+        "This steel bottle keeps drinks cold for twenty-four hours.\n"
+        "Only three dollars twenty, minimum order one hundred bottles."
+    )
+    job = await listening_jobs.submit(
+        "default",
+        JOB_TYPE,
+        {"upload_id": _upload(listening_jobs, clip, tmp_path), "mode": "own",
+         "languages": ["en"], "scripts": {"en": script}, "product_facts": PRICE_FACTS},
+    )  # fmt: skip
+    job = await _finished(listening_jobs, job.id)
+    result = _check_outputs(listening_jobs, job, clip, ["en"])
+    qa = result["languages"]["en"]["qa"]
+    assert qa["back_transcription"]["of"] == "final mix"
+    assert qa["back_transcription"]["wer"] <= 0.1, qa["back_transcription"]
+    assert qa["required_facts"] == [
+        {"fact": "price 3.2 USD", "in_script": True}, {"fact": "MOQ 100", "in_script": True},
+    ]  # fmt: skip
+    facts = [fact for line in qa["line_checks"] for fact in line["facts"]]
+    assert {fact["fact"] for fact in facts} == {"number 24", "price 3.2 USD", "MOQ 100"}
+    assert all(fact["heard"] for fact in facts), qa["line_checks"]
+    assert qa["verdict"] == "pass", qa["reasons"]
+
+
+@pytest.mark.real_weights
+async def test_a_price_cut_from_the_audio_fails_with_the_price_named(
+    listening_jobs: JobService, tmp_path: Path
+):
+    # one line, far too long for its cue, with no other line to give way: fitting must trim it,
+    # and what is cut is the price at its end
+    clip = Clip(make_clip(tmp_path / "short.mp4", seconds=3.5, size=(180, 320)), 3.5,
+                (180, 320), 0, False)  # fmt: skip
+    cue = "1\n00:00:00,300 --> 00:00:03,400\n"
+    line = (
+        "Minimum order one hundred bottles, fast shipping from our own factory, "
+        "and the price is only three dollars twenty.\n"
+    )
+    job = await listening_jobs.submit(
+        "default",
+        JOB_TYPE,
+        {"upload_id": _upload(listening_jobs, clip, tmp_path), "mode": "own",
+         "languages": ["en"], "scripts": {"en": cue + line}, "product_facts": PRICE_FACTS},
+    )  # fmt: skip
+    job = await _finished(listening_jobs, job.id)
+    result = _check_outputs(listening_jobs, job, clip, ["en"])
+    qa = result["languages"]["en"]["qa"]
+    (checked,) = qa["line_checks"]
+    assert checked["trimmed_s"] > 0
+    assert {"fact": "price 3.2 USD", "kind": "price", "heard": False} in checked["facts"]
+    assert qa["verdict"] == "fail" and result["verdict"] == "fail"
+    assert any("price 3.2 USD is not heard" in reason for reason in result["reasons"])
