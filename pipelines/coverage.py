@@ -1,9 +1,11 @@
-"""What the configured models can do per language, and the checks that refuse what they cannot.
+"""What the configured models can do per language, and the warnings (or, where a measurement
+says the output is unusable, the refusal) that the chat model's ratings give a request.
 
-Chat quality comes from configs/language_ratings.yaml (scripts/eval_languages.py writes it:
-scores of a fixed set of product lines per chat model and language, and the rating the
-thresholds there give them); the server only reads it. A TTS voice and Whisper support are
-asked of the configured models themselves, so they follow the configuration.
+Chat quality comes from configs/language_ratings.yaml (scripts/eval_languages.py writes it: chrF
+against NTREX-128's human references, through the translation pipeline and through a plain
+prompt to the same weights, per chat model, language and source language); the server only
+reads it. A TTS voice and Whisper support are asked of the configured models themselves, so
+they follow the configuration.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -26,52 +28,83 @@ from pipelines.languages import Language, load_languages
 
 log = logging.getLogger(__name__)
 
-Rating = Literal["good", "weak", "unsupported"]
-ChatRating = Literal["good", "weak", "unsupported", "unrated"]
+Rating = Literal["good", "weak", "unusable"]
+ChatRating = Literal["good", "weak", "unusable", "unrated"]
+OVERRIDE_FIELD = "allow_unusable_languages"
+AllowUnusable = Annotated[
+    bool,
+    Field(
+        description="true: also write the languages the chat model is measured unusable in "
+        "(each with a warning) instead of refusing the request with 400 language_not_supported"
+    ),
+]
+"""The request field (OVERRIDE_FIELD) by which a caller overrides a refusal."""
 
 
 # --- the ratings file -----------------------------------------------------------------------
+class Figures(BaseModel):
+    """One way of translating (the pipeline, or a plain prompt) measured in one direction."""
+
+    sentences: int = Field(description="NTREX-128 sentences translated")
+    chrf: float = Field(ge=0, le=100, description="chrF (sacrebleu); an unanswered line is empty")
+    chrf_low: float = Field(ge=0, le=100, description="bootstrap 95% confidence interval")
+    chrf_high: float = Field(ge=0, le=100)
+    answered: float = Field(ge=0, le=1, description="share of the sentences given a translation")
+    kept: float = Field(
+        ge=0, le=1, description="share of the answered sentences' numbers kept unchanged"
+    )
+
+    def describe(self) -> str:
+        return (
+            f"chrF {self.chrf:.1f} (95% CI {self.chrf_low:.1f}-{self.chrf_high:.1f}), "
+            f"{self.answered:.0%} answered, {self.kept:.0%} of the numbers kept, "
+            f"on {self.sentences} sentences"
+        )
+
+
+class DirectionScore(BaseModel):
+    """Translations from one source language: what the API serves and what the bare model does."""
+
+    pipeline: Figures = Field(description="through the translation pipeline (/v1/translations)")
+    raw: Figures | None = Field(None, description="a plain translate prompt, greedy, no checks")
+
+
 class RatingThresholds(BaseModel):
-    """How scores become a rating. `chrf`: chrF (0-100) of the round trip en -> X -> en against
-    the source lines; `passed`: share of lines whose translation passed the pipeline's checks
-    (script, numbers, not left in English) at the first attempt; `kept`: share of the numbers,
-    prices, sizes and SKUs kept; `native`: share of the translations' words that are not English
-    copied from the source. A rating needs every one of its thresholds."""
+    """How the pipeline's figures become a rating (README, "Language coverage", shows lines at
+    each band). `unusable` needs the whole confidence interval below `unusable_chrf`: a refusal
+    rests on a measurement, never on a small sample's bad luck."""
 
-    good_chrf: float = 55.0
-    good_passed: float = 0.75
+    good_chrf: float = 45.0
+    good_answered: float = 0.9
     good_kept: float = 0.95
-    good_native: float = 0.9
-    weak_chrf: float = 35.0
-    weak_passed: float = 0.5
-    weak_native: float = 0.7
+    unusable_chrf: float = 20.0
 
-    def rate(self, chrf: float, passed: float, kept: float, native: float) -> Rating:
+    def rate(self, figures: Figures) -> Rating:
+        if figures.chrf_high < self.unusable_chrf:
+            return "unusable"
         if (
-            chrf >= self.good_chrf
-            and passed >= self.good_passed
-            and kept >= self.good_kept
-            and native >= self.good_native
+            figures.chrf >= self.good_chrf
+            and figures.answered >= self.good_answered
+            and figures.kept >= self.good_kept
         ):
             return "good"
-        if chrf >= self.weak_chrf and passed >= self.weak_passed and native >= self.weak_native:
-            return "weak"
-        return "unsupported"
+        return "weak"
 
 
 class LanguageScore(BaseModel):
     rating: Rating
-    chrf: float = Field(ge=0, le=100)
-    passed: float = Field(ge=0, le=1)
-    kept: float = Field(ge=0, le=1)
-    native: float = Field(ge=0, le=1)
+    basis: str = Field(description="the source language whose pipeline figures give the rating")
+    directions: dict[str, DirectionScore] = Field(description="by source language (zh, en)")
+
+    @property
+    def figures(self) -> Figures:
+        return self.directions[self.basis].pipeline
 
 
 class ModelRatings(BaseModel):
     evaluated: str = Field(description="date of the evaluation")
-    lines: int = Field(description="product lines translated per language")
-    attempts: int = Field(1, description="per line, as the translation API's max_attempts")
-    seconds: float | None = Field(None, description="wall time of the evaluation")
+    reference: str = Field(description="the evaluation set and the sentences used")
+    seconds: float | None = Field(None, description="wall time of the latest run")
     languages: dict[str, LanguageScore]
 
 
@@ -111,59 +144,88 @@ def ratings_of(services: Any) -> RatingBook:
 
 # --- checks on requests ---------------------------------------------------------------------
 class LanguageWarning(BaseModel):
-    """Part of a result whose language the chat model is rated weak in."""
+    """A language of the result that the chat model is not rated good in, and why."""
 
     language: str
-    rating: Literal["weak"] = "weak"
+    rating: Literal["weak", "unusable", "unrated"]
+    chrf: float | None = Field(None, description="the measured figure (none when unrated)")
     message: str
 
 
 def check_chat_languages(
-    book: RatingBook, model_id: str, codes: Iterable[str], param: str
+    book: RatingBook,
+    model_id: str,
+    codes: Iterable[str],
+    param: str,
+    allow_unusable: bool = False,
 ) -> list[LanguageWarning]:
-    """Refuse languages the model is rated unsupported in (400 language_not_supported);
-    a warning for each one it is rated weak in."""
+    """The warnings of a request's languages; a language measured unusable is refused (400
+    language_not_supported, with its figure) unless the caller allows it."""
     catalogue = load_languages()
     languages = [catalogue.get(code, param) for code in dict.fromkeys(codes)]
-    refused = [lang for lang in languages if book.rating(model_id, lang.code) == "unsupported"]
-    if refused:
-        named = ", ".join(f"{lang.name} ({lang.code})" for lang in refused)
+    warnings = language_warnings(book, model_id, (lang.code for lang in languages))
+    refused = [w for w in warnings if w.rating == "unusable"]
+    if refused and not allow_unusable:
         raise InvalidInput(
-            f"The chat model '{model_id}' is rated unsupported for {named}: its output there "
-            "failed the language evaluation (scripts/eval_languages.py). Leave the language out "
-            "or configure a chat model rated for it; GET /v1/languages lists the ratings.",
+            " ".join(w.message for w in refused)
+            + f" Leave the language out, configure a chat model rated for it, or send "
+            f"{OVERRIDE_FIELD}: true to have it anyway; GET /v1/languages lists the ratings.",
             param=param,
             code="language_not_supported",
         )
-    return weak_language_warnings(book, model_id, (lang.code for lang in languages))
+    return warnings
 
 
-def weak_language_warnings(
+def language_warnings(
     book: RatingBook, model_id: str, codes: Iterable[str]
 ) -> list[LanguageWarning]:
-    """A warning for each language the model is rated weak in (for results: never raises)."""
+    """A warning for each language the model is not rated good in (for results: never raises)."""
     catalogue = load_languages()
+    languages = [lang for lang in map(catalogue.find, dict.fromkeys(codes)) if lang is not None]
     return [
-        LanguageWarning(
-            language=lang.code,
-            message=f"The chat model '{model_id}' is rated weak for {lang.name}: have the "
-            "text checked by someone who reads it before you publish it.",
-        )
-        for lang in (catalogue.find(code) for code in dict.fromkeys(codes))
-        if lang is not None and book.rating(model_id, lang.code) == "weak"
+        warning
+        for warning in (_warning(book, model_id, lang) for lang in languages)
+        if warning is not None
     ]
 
 
+def _warning(book: RatingBook, model_id: str, language: Language) -> LanguageWarning | None:
+    named = f"The chat model '{model_id}'"
+    score = book.score(model_id, language.code)
+    if score is None:
+        return LanguageWarning(
+            language=language.code,
+            rating="unrated",
+            message=f"{named} has not been measured in {language.name}: have the text checked "
+            "by someone who reads it before you publish it.",
+        )
+    if score.rating == "good":
+        return None
+    measured = (
+        f"{score.figures.describe()} {score.basis}->{language.code} against human translations"
+    )
+    advice = {
+        "weak": "Have the text checked by someone who reads it before you publish it.",
+        "unusable": "Its output there is unusable.",
+    }[score.rating]
+    return LanguageWarning(
+        language=language.code,
+        rating=score.rating,
+        chrf=score.figures.chrf,
+        message=f"{named} is rated {score.rating} for {language.name}: {measured}. {advice}",
+    )
+
+
 def check_languages(
-    services: Any, model_id: str, codes: Iterable[str], param: str
+    services: Any, model_id: str, codes: Iterable[str], param: str, allow_unusable: bool = False
 ) -> list[LanguageWarning]:
     """check_chat_languages with the ratings file of the services' settings."""
-    return check_chat_languages(ratings_of(services), model_id, codes, param)
+    return check_chat_languages(ratings_of(services), model_id, codes, param, allow_unusable)
 
 
 def result_warnings(services: Any, model_id: str, codes: Iterable[str]) -> list[LanguageWarning]:
     """The warnings a job's result carries (its languages were checked at submission)."""
-    return weak_language_warnings(ratings_of(services), model_id, codes)
+    return language_warnings(ratings_of(services), model_id, codes)
 
 
 def check_voices(
@@ -195,13 +257,15 @@ def check_voices(
 class ChatCoverage(BaseModel):
     model: str | None = Field(description="the chat model rated (default: the first configured)")
     rating: ChatRating = Field(
-        description="good / weak (answers carry a warning) / unsupported (refused with 400) / "
-        "unrated (no evaluation of this model: allowed, unchecked)"
+        description="good / weak (answers carry a warning with the figure) / unusable (measured "
+        f"so: refused with 400 unless {OVERRIDE_FIELD}) / unrated (not measured: answered with "
+        "a warning)"
     )
-    chrf: float | None = None
-    passed: float | None = None
-    kept: float | None = None
-    native: float | None = None
+    chrf: float | None = Field(None, description="the figure the rating rests on")
+    basis: str | None = Field(None, description="its source language")
+    directions: dict[str, DirectionScore] = Field(
+        default_factory=dict, description="every measurement, by source language"
+    )
 
 
 class VoiceOption(BaseModel):
@@ -277,7 +341,13 @@ def _chat_coverage(book: RatingBook, model_id: str | None, language: Language) -
     score = book.score(model_id, language.code) if model_id else None
     if score is None:
         return ChatCoverage(model=model_id, rating="unrated")
-    return ChatCoverage(model=model_id, **score.model_dump())
+    return ChatCoverage(
+        model=model_id,
+        rating=score.rating,
+        chrf=score.figures.chrf,
+        basis=score.basis,
+        directions=score.directions,
+    )
 
 
 def _voice_of(tts: SpeechBackend, language: Language) -> str | None:

@@ -1,25 +1,32 @@
-"""Rate a chat model per language and write the ratings the server reads (GET /v1/languages).
+"""Rate a chat model per language on human references (NTREX-128) and write the ratings the
+server reads (GET /v1/languages, the warnings and refusals of pipelines/coverage.py).
 
-Each language X gets the first --lines product lines below translated en -> X and back X -> en
-through the real translation pipeline (its prompts, checks and retries), scored by:
-  chrf    chrF (sacrebleu, 0-100) of the round trip against the source lines, numbers and SKUs
-          left out (they are `kept`);
-  passed  share of lines whose en -> X translation passed the pipeline's checks (script,
-          numbers, not left in English) within --attempts attempts;
-  kept    share of the numbers, prices, sizes and SKUs the en -> X translations kept;
-  native  share of the translations' words that are not copied from the English source.
-English, the pivot, is scored on the Chinese versions of the lines translated into English
-(chrF against the English lines, or the best round trip if higher: each is read and written in
-English). The thresholds in the ratings file turn the scores into good / weak / unsupported;
-the server refuses unsupported languages and warns on weak ones. A few lines per language make
-a coarse, somewhat noisy rating (batched decoding is not bit-identical run to run): it tells a
-usable language from an unusable one, not one good model from another.
+For each target language X and each source language of --directions (zh: the merchant's
+direction; en: NTREX's original), --sentences sentences spread evenly over NTREX-128's sentences
+0-999 are translated twice, with one loaded model:
+  pipeline  pipelines.text.translate.Translator with the defaults of POST /v1/translations (its
+            prompt, segmentation, checks and retries); a sentence whose checks never passed is
+            not answered, as the API would answer it with 422;
+  raw       one greedy chat call per sentence with a plain translate prompt, no checks.
+Each is scored against the human reference: chrF (sacrebleu) with a bootstrap 95% confidence
+interval (an unanswered sentence counts as an empty translation), the share answered, and the
+share of the answered sentences' numbers kept (pipelines.text.guardrails). The pipeline's figures
+in the first measured direction (zh, else en) give the rating, by the file's thresholds:
+  good      chrF >= good_chrf, answered >= good_answered, numbers kept >= good_kept;
+  unusable  the whole confidence interval below unusable_chrf (the server refuses the language
+            unless a request sets allow_unusable_languages);
+  weak      anything else (answered with a warning that gives the figure).
+README ("Language coverage") shows sentences at each band and what the ratings rest on today.
 
-    .venv/bin/python -m scripts.eval_languages                   # the default chat model
-    .venv/bin/python -m scripts.eval_languages --model qwen2.5-coder-0.5b-instruct --lines 4
-    .venv/bin/python -m scripts.eval_languages --rerate          # thresholds edited: rate again
+NTREX-128 (Microsoft, CC-BY-SA 4.0) is read from a clone or its bare git directory and never
+copied into this repository:
+    git clone https://github.com/MicrosoftTranslator/NTREX /data/NTREX
+    .venv/bin/python -m scripts.eval_languages --ntrex /data/NTREX --sentences 100
+    .venv/bin/python -m scripts.eval_languages --ntrex /data/NTREX --languages de,ar --show
+    .venv/bin/python -m scripts.eval_languages --rerate      # thresholds edited: rate again
 
-Other models' entries in the file are kept; the run replaces only the evaluated model's.
+A run replaces the languages and directions it measured, for the model it measured; the rest of
+the file is kept.
 """
 
 from __future__ import annotations
@@ -27,235 +34,249 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import re
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 from sacrebleu.metrics import CHRF
 
+from models.chat.base import ChatBackend
 from models.registry import ModelRegistry
 from pipelines.coverage import (
+    DirectionScore,
+    Figures,
     LanguageScore,
     ModelRatings,
     RatingBook,
-    RatingThresholds,
     load_ratings,
 )
-from pipelines.languages import ISO_SCRIPTS, load_languages, script_units
+from pipelines.languages import Language, load_languages
+from pipelines.llm import chat_answer
 from pipelines.settings import load_settings
-from pipelines.text.guardrails import missing_tokens, normalize, protected_tokens
+from pipelines.text.guardrails import missing_tokens, protected_tokens
 from pipelines.text.translate import Translator
-from pipelines.text.translation_schema import TranslationInput, TranslationItem
+from pipelines.text.translation_schema import TranslationInput
 
-# (English, Chinese): short product and trade lines, each with something that must be kept
-LINES = [
-    (
-        "Stainless steel water bottle, 500 ml, leak-proof, USD 3.20 per piece, MOQ 500, "
-        "SKU YW-8823.",
-        "不锈钢水瓶，500 ml，防漏，每件 USD 3.20，MOQ 500，SKU YW-8823。",
-    ),
-    ("Keeps drinks cold for 24 hours and hot for 12 hours.", "饮品保冷 24 小时，保温 12 小时。"),
-    (
-        "Bamboo toothbrush with soft bristles, pack of 4, SKU BT-204.",
-        "软毛竹牙刷，4 支装，SKU BT-204。",
-    ),
-    (
-        "Free shipping on orders over $50; delivery in 7 to 15 days.",
-        "订单满 $50 包邮，7 至 15 天送达。",
-    ),
-    (
-        "Available in black, white and navy blue, sizes S/M/L/XL.",
-        "有黑色、白色和藏青色可选，尺码 S/M/L/XL。",
-    ),
-    (
-        "Wholesale price: EUR 1.85 per piece for 1,000 pieces or more.",
-        "批发价：1,000 件及以上每件 EUR 1.85。",
-    ),
-    ("100% cotton T-shirt, machine washable at 30 °C.", "100% 纯棉 T 恤，可在 30 °C 机洗。"),
-    (
-        "The LED desk lamp has 3 brightness levels and a USB-C charging port.",
-        "这款 LED 台灯有 3 档亮度，并配有 USB-C 充电口。",
-    ),
-    ("Samples ship within 3 working days after payment.", "付款后 3 个工作日内寄出样品。"),
-    ("Lightweight and easy to carry, it weighs only 250 g.", "轻巧便携，仅重 250 g。"),
-    (
-        "We print your logo for free on orders of 2,000 units or more.",
-        "订单 2,000 件及以上免费印制您的标志。",
-    ),
-    (
-        "Please confirm the quantity and your delivery address before we ship.",
-        "发货前请确认数量和您的收货地址。",
-    ),
-]
+NTREX_SENTENCES = 1000  # 0-999 only: the rest is left for choosing prompts and examples
+# catalogue code -> NTREX-128 file suffix (newstest2019-ref.<suffix>.txt); English is the source
+NTREX_FILES = {
+    "zh": "zho-CN", "zh-Hant": "zho-TW", "es": "spa", "pt": "por-BR", "fr": "fra", "de": "deu",
+    "it": "ita", "ru": "rus", "ar": "arb", "tr": "tur", "ja": "jpn", "ko": "kor", "vi": "vie",
+    "th": "tha", "id": "ind", "ms": "msa", "hi": "hin", "ur": "urd", "bn": "ben", "fa": "fas",
+    "pl": "pol", "nl": "nld", "uk": "ukr", "ro": "ron", "cs": "ces", "el": "ell", "he": "heb",
+    "sv": "swe", "hu": "hun", "da": "dan", "fi": "fin", "fil": "fil", "sw": "swa", "ha": "hau",
+    "yo": "yor", "zu": "zul", "am": "amh", "kk": "kaz", "uz": "uzb", "my": "mya", "km": "khm",
+    "ta": "tam",
+}  # fmt: skip
+BOOTSTRAP_SAMPLES = 1000
 HEADER = """\
-# Chat quality per model and language: what GET /v1/languages shows and what the server
-# enforces (unsupported: 400 language_not_supported; weak: a warning in the answer). Written by
-# scripts/eval_languages.py; re-run it for another chat model (README: "Language coverage").
-# The thresholds turn scores into ratings (--rerate applies edited ones); a language or model
-# missing here is "unrated": allowed, and flagged as such.
+# Chat quality per model and language, measured by scripts/eval_languages.py against NTREX-128's
+# human references (README: "Language coverage"); the server only reads it. GET /v1/languages
+# shows it; a request for a weak or unrated language is answered with a warning, one for a
+# language measured unusable is refused unless it sets allow_unusable_languages.
+# --rerate applies edited thresholds; a language or model missing here is "unrated".
 """
 
 
-def _output(item: TranslationItem) -> str:
-    """The translation, or the last candidate of a line that failed the checks."""
-    if item.text is not None:
-        return item.text
-    return (item.failures[0].output or "") if item.failures else ""
+class Ntrex:
+    """NTREX-128's sentences 0-999 in each language, from a clone or a bare git directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _file(self, name: str) -> str:
+        path = self.root / "NTREX-128" / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+        shown = subprocess.run(
+            ["git", f"--git-dir={self.root}", "show", f"HEAD:NTREX-128/{name}"],
+            capture_output=True,
+            check=True,
+        )
+        return shown.stdout.decode("utf-8")
+
+    def sentences(self, code: str, indexes: Sequence[int]) -> list[str]:
+        name = (
+            "newstest2019-src.eng.txt"
+            if code == "en"
+            else f"newstest2019-ref.{NTREX_FILES[code]}.txt"
+        )
+        lines = self._file(name).splitlines()[:NTREX_SENTENCES]
+        return [lines[i].strip() for i in indexes]
 
 
-_LATIN_RUN = re.compile(r"[A-Za-z]{4,}")
+def spread(count: int) -> list[int]:
+    """`count` sentence indexes spread evenly over 0-999 (NTREX's documents come in runs)."""
+    step = NTREX_SENTENCES / count
+    return [int(i * step) for i in range(count)]
 
 
-def _without_protected(text: str) -> str:
-    """The text less its numbers, prices, sizes and SKUs (those are scored by `kept`)."""
-    text = normalize(text)
-    for token in protected_tokens(text):
-        text = text.replace(token.text, " ")
-    return text
+def figures(sources: list[str], outputs: list[str | None], references: list[str]) -> Figures:
+    """chrF with a percentile bootstrap over sentences; an unanswered sentence scores as empty."""
+    metric = CHRF()
+    hypotheses = [output or "" for output in outputs]
+    # per-sentence statistics once, then every resample is a sum (sacrebleu's own bootstrap
+    # reports only a symmetric half-width)
+    stats = np.array(metric._extract_corpus_statistics(hypotheses, [references]), dtype=float)
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, len(stats), size=(BOOTSTRAP_SAMPLES, len(stats)))
+    resampled = [metric._compute_score_from_stats(list(stats[p].sum(0))).score for p in picks]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    answered = [(s, o) for s, o in zip(sources, outputs, strict=True) if o]
+    wanted = sum(len(protected_tokens(source)) for source, _ in answered)
+    lost = sum(len(missing_tokens(source, output)) for source, output in answered)
+    return Figures(
+        sentences=len(sources),
+        chrf=round(metric.corpus_score(hypotheses, [references]).score, 1),
+        chrf_low=round(float(low), 1),
+        chrf_high=round(float(high), 1),
+        answered=round(len(answered) / len(sources), 3),
+        kept=round(1.0 - lost / wanted, 3) if wanted else 1.0,
+    )
 
 
-def _native(sources: list[str], outputs: list[str], source: str, target: str) -> float:
-    """Share of the outputs' words (characters, in scripts without spaces) that are not left over
-    from the source: a model that cannot write the language copies the source's words."""
-    catalogue = load_languages()
-    target_scripts = ISO_SCRIPTS[catalogue.get(target).script]
-    foreign_scripts = ISO_SCRIPTS[catalogue.get(source).script] - target_scripts
-    units = copied = 0
-    for text, output in zip(sources, outputs, strict=True):
-        rest = _without_protected(output)
-        counted = script_units(rest)
-        units += sum(counted.values())
-        copied += sum(counted[script] for script in foreign_scripts)
-        if "Latin" in target_scripts:  # English words among the target's own letters
-            copied += sum(1 for run in _LATIN_RUN.findall(rest) if run.lower() in text.lower())
-    return 1.0 - copied / units if units else 0.0
-
-
-def _kept(sources: list[str], outputs: list[str]) -> float:
-    wanted = sum(len(protected_tokens(source)) for source in sources)
-    lost = sum(len(missing_tokens(s, o)) for s, o in zip(sources, outputs, strict=True))
-    return 1.0 - lost / wanted if wanted else 1.0
-
-
-def _chrf(hypotheses: list[str], references: list[str]) -> float:
-    """chrF of the words: the protected tokens, kept both ways, would lift every score."""
-    plain = [" ".join(_without_protected(h).split()) for h in hypotheses]
-    wanted = [" ".join(_without_protected(r).split()) for r in references]
-    return float(CHRF().corpus_score(plain, [wanted]).score)
-
-
+@dataclass
 class Evaluation:
-    def __init__(self, translator: Translator, attempts: int, show: bool = False) -> None:
-        self.translator = translator
-        self.attempts = attempts
-        self.show = show
+    translator: Translator
+    backend: ChatBackend
+    parallel: int
+    show: bool = False
 
-    async def translate(
-        self, texts: list[str], source: str, target: str
-    ) -> tuple[list[str], float]:
-        """The output for every text ("" for an empty one), and the share that passed the checks."""
-        todo = [i for i, text in enumerate(texts) if text.strip()]
-        if not todo:
-            return ["" for _ in texts], 0.0
+    async def pipeline(self, texts: list[str], source: str, target: str) -> list[str | None]:
+        """As POST /v1/translations answers them: None where the checks never passed."""
         request = TranslationInput(
-            text=[texts[i] for i in todo],
-            source_language=source,
-            target_languages=[target],
-            max_attempts=self.attempts,
-            temperature=0.0,
-            seed=0,
-            on_failure="report",
+            text=texts, source_language=source, target_languages=[target], on_failure="report"
         )
         result = await self.translator.translate(request)
-        outputs = ["" for _ in texts]
+        outputs: list[str | None] = [None] * len(texts)
         for item in result.translations:
-            outputs[todo[item.index]] = _output(item)
-        passed = sum(1 for item in result.translations if item.status == "ok")
-        return outputs, passed / len(texts)
+            outputs[item.index] = item.text
+        return outputs
 
-    async def language(self, code: str, lines: list[tuple[str, str]]) -> dict[str, float]:
-        """Round trip en -> code -> en. English, the pivot, gets zh -> en scored against the
-        English lines (see `with_english`)."""
-        english, chinese = [en for en, _ in lines], [zh for _, zh in lines]
-        if code == "en":
-            outputs, passed = await self.translate(chinese, "zh", "en")
-            if self.show:
-                for text, there in zip(chinese, outputs, strict=True):
-                    print(f"  [en] {text}\n    -> {there}", flush=True)
-            return {
-                "chrf": _chrf(outputs, english),
-                "passed": passed,
-                "kept": _kept(chinese, outputs),
-                "native": _native(chinese, outputs, "zh", "en"),
-            }
-        outputs, passed = await self.translate(english, "en", code)
-        back, _ = await self.translate(outputs, code, "en")
+    async def raw(self, texts: list[str], source: Language, target: Language) -> list[str | None]:
+        """A plain prompt to the same weights: what the model does without the pipeline."""
+        slots = asyncio.Semaphore(self.parallel)
+
+        async def one(text: str) -> str | None:
+            messages = [
+                {
+                    "role": "system",
+                    "content": f"Translate the user's text from {source.name} into "
+                    f"{target.name}. Reply with the translation only.",
+                },
+                {"role": "user", "content": text},
+            ]
+            async with slots:
+                answer = await chat_answer(
+                    self.backend,
+                    messages,
+                    max_tokens=6 * self.backend.count_tokens(text) + 64,
+                    temperature=0.0,
+                    seed=0,
+                )
+            return answer.text.strip() or None
+
+        return list(await asyncio.gather(*(one(text) for text in texts)))
+
+    async def direction(
+        self, ntrex: Ntrex, indexes: list[int], source: Language, target: Language
+    ) -> DirectionScore:
+        texts = ntrex.sentences(source.code, indexes)
+        references = ntrex.sentences(target.code, indexes)
+        piped = await self.pipeline(texts, source.code, target.code)
+        raw = await self.raw(texts, source, target)
         if self.show:
-            for text, there, again in zip(english, outputs, back, strict=True):
-                print(f"  [{code}] {text}\n    -> {there}\n    -> {again}", flush=True)
-        return {
-            "chrf": _chrf(back, english),
-            "passed": passed,
-            "kept": _kept(english, outputs),
-            "native": _native(english, outputs, "en", code),
-        }
+            chrf = CHRF()
+            for text, reference, p, r in zip(texts, references, piped, raw, strict=True):
+                print(f"  [{source.code}->{target.code}] {text}\n    ref  {reference}")
+                for name, output in (("pipe", p), ("raw ", r)):
+                    score = chrf.sentence_score(output or "", [reference]).score
+                    print(f"    {name} {score:5.1f} {output}", flush=True)
+        return DirectionScore(
+            pipeline=figures(texts, piped, references), raw=figures(texts, raw, references)
+        )
 
 
-def with_english(
-    measured: dict[str, dict[str, float]], thresholds: RatingThresholds
-) -> dict[str, dict[str, float]]:
-    """English's chrF: every round trip is written and read back in English, so the best one
-    shows the model's English at least that good (a reference score, zh -> en against the
-    English lines, is stricter than the others' round trips). Only round trips that translated
-    count: one that copied the English through scores 100."""
-    if "en" in measured:
-        trips = [
-            scores["chrf"]
-            for code, scores in measured.items()
-            if code != "en"
-            and scores["native"] >= thresholds.good_native
-            and scores["passed"] >= thresholds.good_passed
-        ]
-        measured["en"] = {**measured["en"], "chrf": max([measured["en"]["chrf"], *trips])}
-    return measured
+@dataclass
+class RatingsFile:
+    """The ratings file, written again after every direction measured: a run of many hours that
+    stops keeps what it measured."""
+
+    path: Path
+    book: RatingBook
+    started: float = field(default_factory=time.monotonic)
+
+    def record(self, model_id: str, code: str, source: str, score: DirectionScore) -> None:
+        ratings = self.book.models.get(model_id)
+        languages = dict(ratings.languages) if ratings else {}
+        directions = {**(languages[code].directions if code in languages else {}), source: score}
+        languages[code] = rated(self.book, directions)
+        self.book.models[model_id] = ModelRatings(
+            evaluated=datetime.date.today().isoformat(),
+            reference="NTREX-128 newstest2019: sentences spread evenly over 0-999 (`sentences` "
+            "per direction), against the human references",
+            seconds=round(time.monotonic() - self.started),
+            languages=languages,
+        )
+        write_book(self.path, self.book)
 
 
 async def evaluate(
     config: Path | None,
     model: str | None,
-    codes: list[str],
-    lines: int,
-    attempts: int,
-    show: bool = False,
-) -> tuple[str, dict[str, dict[str, float]]]:
-    """The chat model's id and the scores of each language."""
+    ntrex: Ntrex,
+    pairs: list[tuple[str, str]],
+    sentences: int,
+    out: RatingsFile,
+    show: bool,
+) -> str:
+    """Measure every (source, target) pair, recording each in `out`; the chat model's id."""
     settings = load_settings(config)
     registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
     spec = registry.resolve(model, kind="chat") if model else registry.default("chat")
-    started = time.monotonic()
-    measured: dict[str, dict[str, float]] = {}
+    catalogue = load_languages()
+    indexes = spread(sentences)
     try:
         async with registry.use(spec.id, kind="chat") as backend:
             parallel = int(spec.options.get("max_batch_size", 4))
             translator = Translator(backend, spec.id, max_parallel=parallel)
-            evaluation = Evaluation(translator, attempts, show)
-
-            async def one(code: str) -> None:
-                measured[code] = await evaluation.language(code, LINES[:lines])
-                elapsed = time.monotonic() - started
-                print(f"{code:8} {measured[code]}  {elapsed:.0f} s", flush=True)
-
-            await asyncio.gather(*(one(code) for code in codes))
+            evaluation = Evaluation(translator, backend, parallel, show)
+            for source, code in pairs:
+                began = time.monotonic()
+                score = await evaluation.direction(
+                    ntrex, indexes, catalogue.get(source), catalogue.get(code)
+                )
+                out.record(spec.id, code, source, score)
+                print(
+                    f"{source}->{code:8} pipeline {score.pipeline.describe()}\n"
+                    f"{'':11}raw      {score.raw.describe() if score.raw else '-'}  "
+                    f"[{time.monotonic() - began:.0f} s]",
+                    flush=True,
+                )
     finally:
         await registry.close()
-    return spec.id, measured
+    return spec.id
 
 
-def score(book: RatingBook, measured: dict[str, float]) -> LanguageScore:
-    rounded = {name: round(value, 1 if name == "chrf" else 3) for name, value in measured.items()}
-    return LanguageScore(rating=book.thresholds.rate(**rounded), **rounded)
+def rated(book: RatingBook, directions: dict[str, DirectionScore]) -> LanguageScore:
+    """The language's score; the merchant's direction (zh) gives the rating where measured."""
+    basis = "zh" if "zh" in directions else next(iter(directions))
+    return LanguageScore(
+        rating=book.thresholds.rate(directions[basis].pipeline), basis=basis, directions=directions
+    )
+
+
+def rerate(book: RatingBook) -> RatingBook:
+    """The same scores, rated again with the book's (edited) thresholds."""
+    for ratings in book.models.values():
+        for code, score in ratings.languages.items():
+            ratings.languages[code] = rated(book, score.directions)
+    return book
 
 
 def write_book(path: Path, book: RatingBook) -> None:
@@ -264,26 +285,20 @@ def write_book(path: Path, book: RatingBook) -> None:
     path.write_text(HEADER + text, encoding="utf-8")
 
 
-def rerate(book: RatingBook) -> RatingBook:
-    """The same scores, rated again with the book's (edited) thresholds."""
-    for ratings in book.models.values():
-        for code, score in ratings.languages.items():
-            rating = book.thresholds.rate(score.chrf, score.passed, score.kept, score.native)
-            ratings.languages[code] = score.model_copy(update={"rating": rating})
-    return book
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--ntrex", type=Path, help="a clone of MicrosoftTranslator/NTREX, or its git dir"
+    )
     parser.add_argument("--config", type=Path, help="server config (default: configs/default.yaml)")
     parser.add_argument("--model", help="chat model id or alias (default: the default chat model)")
-    parser.add_argument("--languages", help="comma-separated codes (default: every language)")
-    parser.add_argument("--lines", type=int, default=2, help=f"1 to {len(LINES)} lines each")
+    parser.add_argument("--languages", help="comma-separated target codes (default: all)")
+    parser.add_argument("--directions", default="zh,en", help="source languages (default: zh,en)")
     parser.add_argument(
-        "--attempts", type=int, default=1, help="per line, as the API's max_attempts"
+        "--sentences", type=int, default=100, help="per language and direction, from 0-999"
     )
     parser.add_argument("--out", type=Path, help="ratings file (default: the config's)")
-    parser.add_argument("--show", action="store_true", help="print every translation")
+    parser.add_argument("--show", action="store_true", help="print every sentence and its chrF")
     parser.add_argument("--rerate", action="store_true", help="only re-apply the thresholds")
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
@@ -292,28 +307,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerate:
         write_book(out, rerate(book))
         return 0
-    if not 1 <= args.lines <= len(LINES):
-        parser.error(f"--lines must be 1 to {len(LINES)}")
+    if args.ntrex is None:
+        parser.error("--ntrex: a clone of https://github.com/MicrosoftTranslator/NTREX")
+    if not 2 <= args.sentences <= NTREX_SENTENCES:
+        parser.error(f"--sentences must be 2 to {NTREX_SENTENCES}")
     catalogue = load_languages()
-    codes = (
-        [catalogue.get(code).code for code in args.languages.split(",")]
-        if args.languages
-        else catalogue.codes()
+    codes = [catalogue.get(c).code for c in args.languages.split(",")] if args.languages else None
+    sources = [catalogue.get(c).code for c in args.directions.split(",")]
+    for code in [*(codes or catalogue.codes()), *sources]:
+        if code != "en" and code not in NTREX_FILES:
+            parser.error(f"NTREX-128 has no {code}")
+    pairs = [(s, c) for s in sources for c in codes or catalogue.codes() if c != s]
+    out_file = RatingsFile(out, book)
+    model_id = asyncio.run(
+        evaluate(
+            args.config, args.model, Ntrex(args.ntrex), pairs, args.sentences, out_file, args.show
+        )
     )
-    started = time.monotonic()
-    model_id, measured = asyncio.run(
-        evaluate(args.config, args.model, codes, args.lines, args.attempts, args.show)
-    )
-    measured = with_english(measured, book.thresholds)
-    book.models[model_id] = ModelRatings(
-        evaluated=datetime.date.today().isoformat(),
-        lines=args.lines,
-        attempts=args.attempts,
-        seconds=round(time.monotonic() - started),
-        languages={code: score(book, measured[code]) for code in codes},
-    )
-    write_book(out, book)
-    print(f"{model_id}: {len(codes)} languages in {time.monotonic() - started:.0f} s -> {out}")
+    print(f"{model_id}: {len(pairs)} directions in {time.monotonic() - out_file.started:.0f} s")
     return 0
 
 

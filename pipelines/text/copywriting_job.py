@@ -17,7 +17,13 @@ from pipelines.text.copywriting_schema import CopywritingInput, CopywritingResul
 async def _prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseModel:
     request = cast(CopywritingInput, model)
     model_id = chat_model_id(services.registry, request.model, "input.model")
-    check_languages(services, model_id, request.targets(), "input.target_languages")
+    check_languages(
+        services,
+        model_id,
+        request.targets(),
+        "input.target_languages",
+        request.allow_unusable_languages,
+    )
     return request.model_copy(update={"model": model_id})
 
 

@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from pipelines.coverage import LanguageWarning
+from pipelines.coverage import AllowUnusable, LanguageWarning
 from pipelines.languages import LanguageCode
 from pipelines.text.glossary import NOT_BLANK
 from pipelines.text.presets import load_presets
@@ -60,7 +60,9 @@ class CopywritingResult(BaseModel):
     tone: str
     copies: list[LanguageCopy]
     warnings: list[LanguageWarning] = Field(
-        default_factory=list, description="languages the chat model is rated weak in"
+        default_factory=list,
+        description="languages the chat model is not rated good in (weak, unrated, or unusable "
+        "and allowed), with the measured figure",
     )
 
 
@@ -137,6 +139,7 @@ class CopywritingInput(BaseModel):
     )
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     seed: int | None = 0
+    allow_unusable_languages: AllowUnusable = False
 
     @field_validator("target_languages", mode="before")
     @classmethod

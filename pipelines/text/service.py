@@ -56,7 +56,13 @@ class TextPipelines:
             "translation",
         )
         model_id = chat_model_id(self.services.registry, request.model)
-        warnings = check_languages(self.services, model_id, request.targets(), "target_languages")
+        warnings = check_languages(
+            self.services,
+            model_id,
+            request.targets(),
+            "target_languages",
+            request.allow_unusable_languages,
+        )
         request = await resolve_glossary(request, tenant, self.services)
         with self.admit(model_id):
             async with self.services.registry.use(model_id, kind="chat") as backend:
@@ -75,7 +81,13 @@ class TextPipelines:
             "copywriting",
         )
         model_id = chat_model_id(self.services.registry, request.model)
-        warnings = check_languages(self.services, model_id, request.targets(), "target_languages")
+        warnings = check_languages(
+            self.services,
+            model_id,
+            request.targets(),
+            "target_languages",
+            request.allow_unusable_languages,
+        )
         with self.admit(model_id):
             async with self.services.registry.use(model_id, kind="chat") as backend:
                 writer = Copywriter(

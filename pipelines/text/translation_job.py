@@ -40,7 +40,13 @@ async def resolve_glossary(
 async def _prepare(model: BaseModel, tenant: str, services: JobServices) -> BaseModel:
     request = cast(TranslationInput, model)
     model_id = chat_model_id(services.registry, request.model, "input.model")
-    check_languages(services, model_id, request.targets(), "input.target_languages")
+    check_languages(
+        services,
+        model_id,
+        request.targets(),
+        "input.target_languages",
+        request.allow_unusable_languages,
+    )
     request = await resolve_glossary(request, tenant, services)
     return request.model_copy(update={"model": model_id})
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import JsonDict
 
-from pipelines.coverage import LanguageWarning
+from pipelines.coverage import AllowUnusable, LanguageWarning
 from pipelines.errors import OutputRejected
 from pipelines.languages import LanguageCode, language_codes, load_languages
 from pipelines.text.glossary import GLOSSARY_NAME, NOT_BLANK, GlossaryEntry
@@ -85,6 +85,7 @@ class TranslationInput(BaseModel):
         description="error: fail the request if any segment fails its checks; report: return "
         "the translations that passed and a failure report (text null) for the others",
     )
+    allow_unusable_languages: AllowUnusable = False
 
     @field_validator("target_languages", mode="before")
     @classmethod

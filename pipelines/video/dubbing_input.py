@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from pipelines.coverage import AllowUnusable
 from pipelines.languages import LanguageCode
 from pipelines.text.glossary import GLOSSARY_NAME, GlossaryEntry
 
@@ -75,6 +76,7 @@ class DubbingInput(BaseModel):
         description="fail the job (error qa_not_passed, files and result kept) unless every "
         "language's QA verdict is pass; otherwise review and fail verdicts are only reported",
     )
+    allow_unusable_languages: AllowUnusable = False
     voices: dict[str, str] = Field(default_factory=dict, description="language -> TTS voice")
     chat_model: str | None = None
     asr_model: str | None = None

@@ -87,7 +87,7 @@ def check_scripts(model: DubbingInput, duration_s: float | None = None) -> None:
 
 async def check_models(model: DubbingInput, services: JobServices) -> dict[str, Any]:
     """The job's models by id ("chat_model", ...), refusing the unknown ones and languages the
-    chat model is rated unsupported in or the TTS model has no voice for."""
+    chat model is measured unusable in (unless allowed) or the TTS model has no voice for."""
     registry = services.registry
     wanted = {"chat": model.chat_model, "asr": model.asr_model}
     resolved: dict[str, Any] = {}
@@ -102,7 +102,13 @@ async def check_models(model: DubbingInput, services: JobServices) -> dict[str, 
     resolved["tts_models"] = tts_models = tts_models_of(model, registry)
     # the chat model writes or translates every language's script; the TTS model speaks it
     if model.mode != "own":
-        check_languages(services, resolved["chat_model"], model.languages, "languages")
+        check_languages(
+            services,
+            resolved["chat_model"],
+            model.languages,
+            "languages",
+            model.allow_unusable_languages,
+        )
     catalogue = load_languages()
     languages = [catalogue.get(code, "languages") for code in model.languages]
     for tts_model in dict.fromkeys(tts_models.values()):

@@ -96,7 +96,7 @@ def timed(run: Callable[[JobContext], Awaitable[None]]) -> Callable[[JobContext]
 
 
 def _add_language_warnings(ctx: JobContext, result: dict[str, Any]) -> None:
-    """The languages the chat model is rated weak in, once, in the job's result."""
+    """The languages the chat model is not rated good in, once, in the job's result."""
     params = job_input(ctx)
     if params.chat_model is None or params.mode == "own":  # no chat model writes a word
         return

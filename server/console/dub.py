@@ -116,11 +116,12 @@ async def _scripts(form: FormData) -> dict[str, str]:
 
 async def _form_context(request: Request) -> dict[str, Any]:
     """What the form offers: the languages the server can dub (a voice, and a chat model not
-    rated unsupported), the tenant's glossaries, and the upload limit dub.js checks."""
+    measured unusable in it) with the chat model's rating and figure, the tenant's glossaries,
+    and the upload limit dub.js checks."""
     services, tenant = app_services(request), viewer_of(request).tenant
     report = await language_coverage(services.jobs.services, None)
     languages = [
-        lang for lang in report.languages if lang.tts.voices and lang.chat.rating != "unsupported"
+        lang for lang in report.languages if lang.tts.voices and lang.chat.rating != "unusable"
     ]
     glossaries = await services.jobs.services.glossaries.list_glossaries(tenant)
     return {

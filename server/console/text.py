@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from pipelines.chat_model import chat_model_id
-from pipelines.coverage import ratings_of
+from pipelines.coverage import LanguageWarning, ratings_of
 from pipelines.errors import InvalidInput
 from pipelines.languages import Language, load_languages
 from pipelines.platform.jobs.service import validation_message
@@ -72,22 +72,27 @@ _FIELD_CODES = {
 @dataclass(frozen=True)
 class LanguageChoice:
     language: Language
-    rating: str  # the default chat model's: good, weak or unrated (unsupported ones are left out)
+    rating: str  # the default chat model's: good, weak or unrated (unusable ones are left out)
+    chrf: float | None  # the figure the rating rests on; None: unrated
 
 
 def language_choices(request: Request) -> list[LanguageChoice]:
-    """The languages the default chat model may be asked for (as GET /v1/languages rates them)."""
+    """The languages the default chat model may be asked for, with its rating and figure in
+    each (as GET /v1/languages gives them); those measured unusable are left out."""
     services = app_services(request).text.services
     try:
         model_id: str | None = chat_model_id(services.registry, None)
     except InvalidInput:  # no chat model configured: the languages are listed, unrated
         model_id = None
     book = ratings_of(services)
-    choices = [
-        LanguageChoice(lang, book.rating(model_id, lang.code) if model_id else "unrated")
-        for lang in load_languages().languages
-    ]
-    return [choice for choice in choices if choice.rating != "unsupported"]
+    choices = []
+    for lang in load_languages().languages:
+        score = book.score(model_id, lang.code) if model_id else None
+        if score is None:
+            choices.append(LanguageChoice(lang, "unrated", None))
+        elif score.rating != "unusable":
+            choices.append(LanguageChoice(lang, score.rating, score.figures.chrf))
+    return choices
 
 
 async def metered(request: Request, work: Awaitable[T]) -> T:
@@ -239,17 +244,17 @@ async def write_copy(request: Request, form: Annotated[CopyForm, Form()]) -> Res
     result = await metered(request, app_services(request).text.write_copy(tenant, body))
     catalogue = load_languages()
     cards = [(catalogue.get(copy.language), copy) for copy in result.copies]
-    weak = {warning.language for warning in result.warnings}
+    warnings = {warning.language: warning for warning in result.warnings}
     if is_htmx(request):
-        return render(request, "copywriting_result.html", cards=cards, weak=weak)
-    return _copy_page(request, form, cards, weak)
+        return render(request, "copywriting_result.html", cards=cards, warnings=warnings)
+    return _copy_page(request, form, cards, warnings)
 
 
 def _copy_page(
     request: Request,
     form: CopyForm,
     cards: list[tuple[Language, LanguageCopy]] | None = None,
-    weak: set[str] | None = None,
+    warnings: dict[str, LanguageWarning] | None = None,
 ) -> Response:
     book = load_presets()
     return render(
@@ -263,5 +268,5 @@ def _copy_page(
         form=form,
         targets=form.target_languages or list(DEFAULT_TARGETS),
         cards=cards or [],
-        weak=weak or set(),
+        warnings=warnings or {},
     )

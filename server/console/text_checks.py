@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pipelines.coverage import LanguageWarning
 from pipelines.languages import Language, load_languages
 from pipelines.text.glossary import GlossaryEntry, applicable_entries
 from pipelines.text.guardrails import protected_tokens
@@ -51,7 +52,7 @@ class TranslationView:
     item: TranslationItem
     language: Language
     checks: list[Check]
-    weak: bool  # the chat model is rated weak in this language: have it proofread
+    warning: LanguageWarning | None  # the chat model is not rated good in this language
     rejected: str | None  # the last candidate of a failed segment, shown as rejected
 
     @property
@@ -69,7 +70,7 @@ def translation_views(
 ) -> list[TranslationView]:
     """One view per target language of a single-text result."""
     catalogue = load_languages()
-    weak = {warning.language for warning in result.warnings}
+    warnings = {warning.language: warning for warning in result.warnings}
     tokens = list(dict.fromkeys(token.text for token in protected_tokens(source)))
     entries = applicable_entries(glossary, source)
     views = []
@@ -87,7 +88,7 @@ def translation_views(
         checks += [filed("language", []), filed("clean", [])]
         rejected = next((f.output for f in item.failures if f.output), None)
         views.append(
-            TranslationView(item, language, checks, item.target_language in weak, rejected)
+            TranslationView(item, language, checks, warnings.get(item.target_language), rejected)
         )
     return views
 

@@ -1,9 +1,12 @@
 """Honest language coverage: GET /v1/languages says what the configured models can do per
-language, and requests for what they cannot are refused up front (chat ratings from a ratings
-file like the one scripts/eval_languages.py writes; TTS voices and ASR asked of the models)."""
+language; a language the chat model is weak in or was never measured in is answered with a
+warning that gives the figure, and only one measured unusable is refused, with its figure,
+unless the request allows it (chat ratings from a ratings file like the one
+scripts/eval_languages.py writes; TTS voices and ASR asked of the models)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -14,23 +17,57 @@ import pytest
 import yaml
 
 from models.spec import ModelSpec
-from pipelines.coverage import RatingThresholds
+from pipelines.coverage import RatingBook, RatingThresholds
 from pipelines.platform.uploads import uploads_dir
 from scripts.eval_languages import rerate
-from tests.fixtures_jobs import auth, build_app, job_test_settings, serve_in_process, wait_for_job
+from tests.fixtures_console import sign_in
+from tests.fixtures_jobs import (
+    KEYS,
+    auth,
+    build_app,
+    job_test_settings,
+    serve_in_process,
+    wait_for_job,
+)
 from tests.fixtures_server import assert_error
 from tests.fixtures_video import Clip
 
+
+def measured(chrf: float, low: float, high: float, answered: float = 1.0) -> dict[str, Any]:
+    return {
+        "sentences": 100,
+        "chrf": chrf,
+        "chrf_low": low,
+        "chrf_high": high,
+        "answered": answered,
+        "kept": 1.0,
+    }
+
+
 SCORES = {
-    "zh": {"rating": "good", "chrf": 61.5, "passed": 1.0, "kept": 1.0, "native": 0.98},
-    "fr": {"rating": "weak", "chrf": 44.0, "passed": 0.67, "kept": 1.0, "native": 0.8},
-    "de": {"rating": "unsupported", "chrf": 21.0, "passed": 0.33, "kept": 0.6, "native": 0.5},
+    "zh": {
+        "rating": "good",
+        "basis": "en",
+        "directions": {"en": {"pipeline": measured(61.5, 58.2, 64.9), "raw": None}},
+    },
+    "fr": {
+        "rating": "weak",
+        "basis": "zh",
+        "directions": {
+            "zh": {"pipeline": measured(34.0, 31.2, 36.9, 0.86), "raw": measured(38.4, 35.0, 41.7)}
+        },
+    },
+    "de": {
+        "rating": "unusable",
+        "basis": "zh",
+        "directions": {"zh": {"pipeline": measured(12.3, 10.1, 14.6), "raw": None}},
+    },
 }
 
 
 def ratings_for(*model_ids: str) -> dict[str, Any]:
-    entry = {"evaluated": "2025-01-01", "lines": 3, "attempts": 2, "languages": SCORES}
-    return {"thresholds": {"weak_chrf": 30.0}, "models": dict.fromkeys(model_ids, entry)}
+    entry = {"evaluated": "2025-01-01", "reference": "NTREX-128", "languages": SCORES}
+    return {"thresholds": {"unusable_chrf": 15.0}, "models": dict.fromkeys(model_ids, entry)}
 
 
 CoverageClient = Callable[[list[ModelSpec]], AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -75,19 +112,26 @@ async def test_languages_list_the_chat_rating_tts_voices_and_asr_models_per_lang
         assert response.status_code == 200, response.text
         listed = response.json()
         assert listed["chat_model"] == "tiny-chat"
-        assert listed["thresholds"]["weak_chrf"] == 30.0  # the file's, over the defaults
+        assert listed["thresholds"]["unusable_chrf"] == 15.0  # the file's, over the defaults
         assert listed["thresholds"]["good_chrf"] == RatingThresholds().good_chrf
         by_code = {lang["code"]: lang for lang in listed["data"]}
-        assert by_code["zh"]["chat"] == {"model": "tiny-chat", **SCORES["zh"]}
-        assert by_code["fr"]["chat"]["rating"] == "weak"
-        assert by_code["de"]["chat"]["rating"] == "unsupported"
+        assert by_code["zh"]["chat"] == {
+            "model": "tiny-chat",
+            "rating": "good",
+            "chrf": 61.5,
+            "basis": "en",
+            "directions": SCORES["zh"]["directions"],
+        }
+        french = by_code["fr"]["chat"]
+        assert (french["rating"], french["chrf"], french["basis"]) == ("weak", 34.0, "zh")
+        assert french["directions"]["zh"]["raw"]["chrf"] == 38.4  # the plain prompt, beside it
+        assert by_code["de"]["chat"]["rating"] == "unusable"
         assert by_code["en"]["chat"] == {
             "model": "tiny-chat",
             "rating": "unrated",
             "chrf": None,
-            "passed": None,
-            "kept": None,
-            "native": None,
+            "basis": None,
+            "directions": {},
         }
         # TTS: asked of espeak-ng itself (the test config maps zh to Mandarin)
         assert by_code["zh"]["tts"]["voices"] == [{"model": "espeak", "voice": "cmn"}]
@@ -104,7 +148,7 @@ async def test_languages_list_the_chat_rating_tts_voices_and_asr_models_per_lang
         assert_error(unknown, 400, "model_not_found")
 
 
-async def test_a_model_without_ratings_is_unrated_and_allowed(
+async def test_a_model_without_ratings_is_answered_with_an_unrated_warning(
     tmp_path: Path, tiny_chat_spec: ModelSpec
 ) -> None:
     settings = job_test_settings(tmp_path, [tiny_chat_spec])
@@ -119,10 +163,12 @@ async def test_a_model_without_ratings_is_unrated_and_allowed(
             headers=auth("shop-a"),
         )
         assert answered.status_code == 200, answered.text
-        assert answered.json()["warnings"] == []
+        (warning,) = answered.json()["warnings"]
+        assert (warning["language"], warning["rating"], warning["chrf"]) == ("de", "unrated", None)
+        assert "not been measured in German" in warning["message"]
 
 
-async def test_a_language_rated_unsupported_is_refused_with_400_before_any_work(
+async def test_a_language_measured_unusable_is_refused_with_its_figure_before_any_work(
     coverage_client: CoverageClient, video_model_specs: list[ModelSpec], clips: dict[str, Clip]
 ) -> None:
     async with coverage_client(video_model_specs) as client:
@@ -131,8 +177,11 @@ async def test_a_language_rated_unsupported_is_refused_with_400_before_any_work(
         )
         error = assert_error(translation, 400, "language_not_supported")
         assert error["param"] == "target_languages"
-        assert "German (de)" in error["message"] and "tiny-chat" in error["message"]
-        assert "French" not in error["message"]  # weak is allowed
+        message = error["message"]
+        assert "German" in message and "tiny-chat" in message
+        assert "chrF 12.3 (95% CI 10.1-14.6)" in message and "zh->de" in message
+        assert "allow_unusable_languages" in message
+        assert "French" not in message  # weak is answered
 
         copy = await client.post(
             "/v1/copywriting", json={"product": {"name": "Bottle"}, "target_languages": "de"}
@@ -153,6 +202,29 @@ async def test_a_language_rated_unsupported_is_refused_with_400_before_any_work(
         assert (await client.get("/v1/jobs")).json()["data"] == []
 
 
+async def test_the_caller_can_have_a_language_measured_unusable_with_a_warning(
+    coverage_client: CoverageClient, tiny_chat_spec: ModelSpec
+) -> None:
+    body = {
+        "text": "Steel bottle",
+        "target_languages": ["de"],
+        "max_attempts": 1,
+        "on_failure": "report",  # the tiny random model writes no real German
+        "allow_unusable_languages": True,
+    }
+    async with coverage_client([tiny_chat_spec]) as client:
+        answered = await client.post("/v1/translations", json=body)
+        assert answered.status_code == 200, answered.text
+        (warning,) = answered.json()["warnings"]
+        assert (warning["language"], warning["rating"], warning["chrf"]) == ("de", "unusable", 12.3)
+
+        job = await client.post("/v1/jobs", json={"type": "translation", "input": body})
+        assert job.status_code == 200, job.text
+        done = await wait_for_job(client, job.json()["id"], "shop-a")
+        assert done["state"] == "succeeded", done
+        assert [w["rating"] for w in done["result"]["warnings"]] == ["unusable"]
+
+
 async def test_a_dubbing_language_without_a_tts_voice_is_refused_at_submission(
     coverage_client: CoverageClient, video_model_specs: list[ModelSpec], clips: dict[str, Clip]
 ) -> None:
@@ -169,7 +241,7 @@ async def test_a_dubbing_language_without_a_tts_voice_is_refused_at_submission(
         assert (await client.get("/v1/jobs")).json()["data"] == []
 
 
-async def test_a_language_rated_weak_is_answered_with_a_warning(
+async def test_a_weak_language_is_answered_with_a_warning_that_gives_the_figure(
     coverage_client: CoverageClient, tiny_chat_spec: ModelSpec
 ) -> None:
     body = {
@@ -181,9 +253,10 @@ async def test_a_language_rated_weak_is_answered_with_a_warning(
     async with coverage_client([tiny_chat_spec]) as client:
         answered = await client.post("/v1/translations", json=body)
         assert answered.status_code == 200, answered.text
-        (warning,) = answered.json()["warnings"]
-        assert (warning["language"], warning["rating"]) == ("fr", "weak")
+        (warning,) = answered.json()["warnings"]  # none for zh, rated good
+        assert (warning["language"], warning["rating"], warning["chrf"]) == ("fr", "weak", 34.0)
         assert "tiny-chat" in warning["message"] and "French" in warning["message"]
+        assert "chrF 34.0 (95% CI 31.2-36.9), 86% answered" in warning["message"]
 
         job = await client.post("/v1/jobs", json={"type": "translation", "input": body})
         assert job.status_code == 200, job.text
@@ -192,13 +265,30 @@ async def test_a_language_rated_weak_is_answered_with_a_warning(
         assert [w["language"] for w in done["result"]["warnings"]] == ["fr"]
 
 
-def test_rerating_applies_edited_thresholds_to_the_stored_scores() -> None:
-    from pipelines.coverage import RatingBook
+async def test_the_console_offers_every_language_it_can_voice_with_its_rating(
+    coverage_client: CoverageClient, video_model_specs: list[ModelSpec]
+) -> None:
+    async with coverage_client(video_model_specs) as client:
+        await sign_in(client, KEYS["shop-a"], "/dub")
+        dub = (await client.get("/dub", headers={"Accept-Language": "en"})).text
+        translate = (await client.get("/translate", headers={"Accept-Language": "en"})).text
+    offered = re.findall(r'name="languages" value="([\w-]+)"', dub)
+    # every language espeak-ng voices, Arabic, Korean and Italian among them; German is measured
+    # unusable, Hausa has no voice
+    assert {"zh", "en", "fr", "ar", "ko", "it", "ru", "th"} <= set(offered)
+    assert "de" not in offered and "ha" not in offered
+    for page in (dub, translate):
+        assert re.search(r'data-rating="good"[^>]*>good · 62<', page)  # zh: 61.5
+        assert re.search(r'data-rating="weak"[^>]*>weak · 34<', page)
+        assert re.search(r'data-rating="unrated"[^>]*>unrated<', page)
+    assert 'name="target_languages" value="de"' not in translate
 
+
+def test_rerating_applies_edited_thresholds_to_the_stored_scores() -> None:
     book = RatingBook.model_validate(ratings_for("m"))
     assert book.rating("m", "fr") == "weak"
-    book.thresholds = book.thresholds.model_copy(update={"weak_chrf": 50.0})
+    book.thresholds = book.thresholds.model_copy(update={"unusable_chrf": 40.0})
     rated = rerate(book)
-    assert rated.rating("m", "fr") == "unsupported"
+    assert rated.rating("m", "fr") == "unusable"  # its whole interval (31.2-36.9) is below 40
     assert rated.rating("m", "zh") == "good"
     assert rated.rating("m", "ja") == rated.rating("other", "zh") == "unrated"

@@ -162,6 +162,19 @@ async def test_translate_shows_each_translation_with_the_checks_it_passed(
     assert re.search(r'value="zh" checked', page.text)
 
 
+async def test_an_english_product_line_is_not_translated_into_english(tmp_path: Path) -> None:
+    """ "Written in: detect automatically" finds English in a line without a function word (the
+    scripted model would answer German if it were asked)."""
+    line = "Wireless earbuds, Bluetooth 5.3, 30 hours battery life"
+    async with console(tmp_path) as c:
+        shown = await c.post("/translate", {"text": line, "target_languages": ["en", "de"]})
+    assert shown.status_code == 200, shown.text
+    english = card(shown.text, "translation-en")
+    assert line in english and GOOD["German"] not in english
+    assert "The text is in this language already" in english
+    assert GOOD["German"] in card(shown.text, "translation-de")
+
+
 async def test_copywriting_shows_a_card_per_language_with_copy_buttons(tmp_path: Path) -> None:
     form = {
         "name": "Yiwu Star steel bottle",
