@@ -18,7 +18,12 @@ from pipelines.languages import (
 )
 from pipelines.quality import degeneration_problems, english_instead, new_problems
 from pipelines.text.glossary import GlossaryEntry, applicable_entries, glossary_problems
-from pipelines.text.guardrails import describe_missing, missing_tokens, protected_tokens
+from pipelines.text.guardrails import (
+    describe_missing,
+    invented_numbers,
+    missing_tokens,
+    without_tokens,
+)
 
 
 def translation_problems(
@@ -56,16 +61,19 @@ def translation_problems(
     missing = missing_tokens(source, output)
     if missing:
         problems.append(describe_missing(missing))
+    invented = invented_numbers(source, output)
+    if invented:
+        added = ", ".join(t.describe() for t in invented)
+        problems.append(f"added {added}, which the source does not state")
     problems.extend(glossary_problems(glossary, source, output, target))
     # judge the script on what is left once brand names, SKUs and numbers are set aside
     entries = applicable_entries(glossary, source)
-    kept = [token.text for token in protected_tokens(source)]
-    rest = _set_aside(output, [entry.rendering(target) for entry in entries] + kept)
+    rest = _set_aside(output, [entry.rendering(target) for entry in entries])
     share, units = script_share(rest, target)
     source_share, _ = script_share(source, target)
     if units >= 2 and share < 0.4 and target.script in ISO_SCRIPTS and source_share < 0.9:
         problems.append(f"not written in {target.name} ({target.script} script)")
-    source_rest = _set_aside(source, [entry.term for entry in entries] + kept)
+    source_rest = _set_aside(source, [entry.term for entry in entries])
     words_in_source = sum(script_units(source_rest).values())
     if words_in_source >= 3 and sum(script_units(rest).values()) < max(1, words_in_source // 4):
         # "24, 12" for "Keeps drinks cold for 24 hours, hot for 12": the numbers copied, no words
@@ -75,10 +83,11 @@ def translation_problems(
 
 
 def _set_aside(text: str, kept: Sequence[str]) -> str:
-    """`text` less the strings that stay as they are in any language (brands, numbers, SKUs)."""
+    """`text` less what stays as it is in any language: the glossary's brand names, and its own
+    codes, URLs, product names and numbers with their units ("500 ml" is not English words)."""
     for item in kept:
         text = text.replace(item, " ")
-    return text
+    return without_tokens(text)
 
 
 def left_untranslated(output: str, target: Language) -> list[str]:

@@ -48,7 +48,7 @@ async def test_lost_numbers_and_terms_are_caught_and_retried(jobs_client: JobsCl
         assert (item["status"], item["text"], item["attempts"]) == ("ok", GOOD_DE, 2)
         assert item["source_language"] == "en"
         first, retry = system_prompts(stats, SOURCE)
-        assert "'$12.99'" in first and "Keep 'Yiwu Star' unchanged" in first
+        assert "'AB-1234'" in first and "Keep 'Yiwu Star' unchanged" in first
         assert "rejected" not in first
         for problem in ("price '$12.99'", "number '2'", "sku 'AB-1234'", "must keep 'Yiwu Star'"):
             assert problem in retry
