@@ -28,7 +28,7 @@ PROBES = frozenset({"/health", "/ready"})
 def host_name(host: str) -> str:
     """The name of a Host header, without its port: `[::1]:8000` -> `[::1]`."""
     host = host.strip().lower()
-    if host.startswith("["):
+    if host.startswith("[") and "]" in host:
         return host.partition("]")[0] + "]"
     return host.partition(":")[0]
 
@@ -108,7 +108,7 @@ class RequestGuard:
                 403,
                 f"This request was sent by a page of another site ('{sender}') and was "
                 "refused. Origins whose pages may call this server are listed in "
-                "server.cors_origins.",
+                f"server.cors_origins.{_proxy_hint(sender, scope)}",
                 code="cross_site_request",
             )
 
@@ -123,3 +123,15 @@ class RequestGuard:
             or sender in self.allowed_origins
             or "*" in self.allowed_origins
         )
+
+
+def _proxy_hint(sender: str, scope: Scope) -> str:
+    """A page of this very host under another scheme: most likely this server's own page
+    behind a TLS proxy whose X-Forwarded-Proto is not believed (or not sent)."""
+    if urlsplit(sender).netloc != urlsplit(own_origin(scope)).netloc:
+        return ""
+    return (
+        f" The page is this host's, over {urlsplit(sender).scheme}: behind a proxy that "
+        "terminates TLS, have it send X-Forwarded-Proto and list its address in "
+        "server.forwarded_allow_ips."
+    )
