@@ -9,8 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipelines.errors import OutputRejected
-from pipelines.languages import load_languages
+from pipelines.languages import Language, load_languages
 from pipelines.platform.jobs.context import JobContext
 from pipelines.video.audio import listen, read_wav
 from pipelines.video.dubbing_input import DubbingInput
@@ -165,9 +167,7 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
     line_checks: list[dict[str, Any]] = []
     if params.asr_model:
         pcm, _ = read_wav(wav16)
-        # greedy, once, with word times: the check must not cost more than the dub it checks
-        transcript = await transcribe_pcm(ctx, pcm, language, words=True, beam_size=1, vad=False)
-        words = [word for segment in transcript["segments"] for word in segment["words"]]
+        words = await _heard_words(ctx, pcm, language)
         by_line = align(voice["lines"], words)
         line_checks = [
             check_line(line, line_words, language, limits, by_characters=by_characters)
@@ -214,6 +214,25 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
     }
     verdict, reasons = judge(report, limits, by_characters=by_characters)
     return {"verdict": verdict, "reasons": reasons, **report}
+
+
+async def _heard_words(ctx: JobContext, pcm: np.ndarray, language: Language) -> list[list[Any]]:
+    """[start, end, text] of each word Whisper hears in the final mix (greedy, once: the check
+    must not cost more than the dub it checks). A segment without word times counts as one
+    word; so do all of them where faster-whisper's word alignment breaks on an empty alignment
+    (IndexError in find_alignment, SYSTRAN/faster-whisper#1460): coarser, but nothing unheard."""
+    try:
+        heard = await transcribe_pcm(ctx, pcm, language, words=True, beam_size=1, vad=False)
+    except IndexError:
+        log.warning(
+            "job %s: word times failed on the %s mix; by segments", ctx.job_id, language.code
+        )
+        heard = await transcribe_pcm(ctx, pcm, language, words=False, beam_size=1, vad=False)
+    return [
+        word
+        for segment in heard["segments"]
+        for word in segment["words"] or [[segment["start"], segment["end"], f" {segment['text']}"]]
+    ]
 
 
 def _input_language(params: DubbingInput) -> str:

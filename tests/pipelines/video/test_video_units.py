@@ -305,10 +305,20 @@ def test_a_line_whose_end_is_cut_from_the_audio_fails_on_its_price():
     check = check_line(line, _words("Minimum order 100, only", 0.5, 2.0), en, limits,
                        by_characters=False)  # fmt: skip
     assert check["verdict"] == "fail"
-    assert any(r.startswith("cut: its end '3.2 usd'") for r in check["reasons"])
+    assert any(
+        r.startswith("cut: trimmed to fit its time, its end '3.2 usd'") for r in check["reasons"]
+    )
     assert any("price 3.2 USD is not heard" in r for r in check["reasons"])
     silent = check_line(line, [], en, limits, by_characters=False)
     assert silent["verdict"] == "fail" and silent["reasons"][0] == "not heard in the final audio"
+
+
+def test_words_heard_beside_a_line_are_not_its_errors():
+    # the clip's own speech, ducked under the voice, is heard while the line plays
+    line = {"start": 0.0, "end": 2.0, "text": "It holds half a litre.", "trimmed_s": 0.0}
+    heard = _words("Keep water it holds half a liter", 0.0, 2.0)
+    check = check_line(line, heard, LANG.get("en"), VideoQASettings(), by_characters=False)
+    assert check["verdict"] == "pass" and check["heard_share"] == 0.8
 
 
 def test_heard_words_go_to_the_line_playing_then_and_coverage_counts_them():
