@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from server.console import dub, edit, glossaries, jobs, operator, signin, text
+from server.console import dub, edit, glossaries, jobs, operator, signin, text, translation_check
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.public,
@@ -13,6 +13,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     jobs.router,
     edit.router,
     text.router,
+    translation_check.router,
     glossaries.router,
     operator.router,
 )

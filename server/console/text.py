@@ -201,7 +201,7 @@ async def translate(request: Request, form: Annotated[TranslateForm, Form()]) ->
     result = await metered(request, pipelines.translate(tenant, body))
     results = translation_views(result, form.text, body.glossary_entries)
     if is_htmx(request):
-        return render(request, "translate_result.html", results=results)
+        return render(request, "translate_result.html", results=results, form=form)
     return await _translate_page(request, form, results)
 
 

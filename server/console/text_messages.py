@@ -31,6 +31,7 @@ TEXT_ERRORS = {
         "keywords at most 20 and 40 items."
     ),
     "unknown_preset": N_("Choose one of the listed sales channels."),
+    "too_many_lines": N_("That text has too many lines for one check: check it in parts."),
     "copy_validation_failed": N_(
         "The model's copy did not pass the checks after several tries: try again, or choose "
         "fewer languages."
