@@ -46,7 +46,8 @@ async def test_a_request_needing_too_many_generations_is_refused_and_pointed_at_
     async with serve_in_process(build_app(_settings(tmp_path, stats))) as client:
         refused = await client.post("/v1/translations", json=body, headers=auth("shop-a"))
         error = assert_error(refused, 400, "too_much_work")
-        assert "120 generations" in error["message"] and "POST /v1/jobs" in error["message"]
+        # 40 languages x (3 attempts + 2 to back-translate each translation)
+        assert "200 generations" in error["message"] and "POST /v1/jobs" in error["message"]
         copy = {"product": PRODUCT, "target_languages": languages[:20], "max_attempts": 6}
         assert_error(
             await client.post("/v1/copywriting", json=copy, headers=auth("shop-a")),
