@@ -31,7 +31,7 @@ async def back_translate(
     if not lines:
         return []
     if language == merchant_language:
-        return list(lines)
+        return await as_written(lines)
     request = TranslationInput(
         text=list(lines),
         source_language=language,
@@ -44,6 +44,11 @@ async def back_translate(
     )
     result = await translator.translate(request)
     return [_reading(item) for item in result.translations]
+
+
+async def as_written(lines: Sequence[str]) -> list[str | None]:
+    """The back-translation of lines written in the merchant's own language: the lines."""
+    return list(lines)
 
 
 def _reading(item: TranslationItem) -> str | None:

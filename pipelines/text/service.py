@@ -129,7 +129,9 @@ class TextPipelines:
             )
             reader: BackTranslate | None = None
             model_id = None
-            if request.back_translate:
+            if request.back_translate and target.code == merchant.code:
+                reader = back_translation.as_written  # no model: the merchant reads it as it is
+            elif request.back_translate:
                 lines = len(split_sentences(request.translation))
                 self._check_work(lines * back_translation.ATTEMPTS, f"{lines} lines", None)
                 model_id = chat_model_id(self.services.registry, request.model)

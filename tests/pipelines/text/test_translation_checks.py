@@ -215,6 +215,24 @@ async def test_each_line_is_read_back_to_the_merchant_in_chinese(
     assert "polarity_flip" in codes(line) and line["verdict"] == "fail"
 
 
+async def test_a_translation_into_the_merchants_own_language_is_read_as_it_is(
+    default_app: httpx.AsyncClient,
+) -> None:
+    r = await default_app.post(
+        CHECKS,
+        json={
+            "source": BOTTLE_EN,
+            "translation": "不锈钢水瓶可让饮料保冷24小时。",
+            "target_language": "zh",
+        },
+    )
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["model"] is None and result["verdict"] == "pass"  # no model was asked
+    (line,) = result["lines"]
+    assert line["back_translation"] == line["translation"]
+
+
 async def test_translations_carry_their_back_translation_unless_asked_not_to(
     default_app: httpx.AsyncClient,
 ) -> None:
