@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from pypinyin import lazy_pinyin
+
 from pipelines.languages import Language
 from pipelines.video.audio import SILENT_LUFS
 from pipelines.video.script import clean_for_tts, counts_characters, speaking_rate, units
@@ -26,15 +28,27 @@ CER_SCRIPTS = {"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr"}
 ALIGN_MARGIN_S = 0.5
 MIN_RATE_SPAN_S = 1.0  # a shorter line's speech rate is all timing error
 WORD_PAUSE_S = 0.5  # a pause up to this long between heard words is still the voice speaking
+_HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 
 Finding = tuple[Verdict, str]
 
 
-def tokens(spoken: str, *, by_characters: bool) -> list[str]:
-    """Words of a text in spoken form, or its characters (a number counts as one)."""
-    if by_characters:
-        return re.findall(r"\d+(?:\.\d+)?|\S", spoken.replace(" ", ""))
-    return spoken.split()
+def tokens(spoken: str, language: str, *, by_characters: bool) -> list[str]:
+    """Words of a text in spoken form, or its characters (a number counts as one).
+
+    Chinese characters count by their sound, in toneless pinyin: Whisper writes a syllable it
+    hears with any of its homophones (单价 "unit price" as 单架), which the buyer hears alike.
+    Tones are not judged.
+    """
+    if not by_characters:
+        return spoken.split()
+    found: list[str] = []
+    for run in re.findall(rf"{_HAN}+|[^{_HAN[1:-1]}]+", spoken.replace(" ", "")):
+        if language.split("-")[0] == "zh" and re.match(_HAN, run):
+            found += lazy_pinyin(run)
+        else:
+            found += re.findall(r"\d+(?:\.\d+)?|\S", run)
+    return found
 
 
 def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
@@ -74,13 +88,14 @@ def error_rates(reference: str, hypothesis: str, language: str) -> dict[str, flo
     """Word and character error rates of `hypothesis` against `reference`, both in spoken form
     (punctuation ignored; numbers, number words and prices in one form: see spoken_form).
 
-    CER ignores spaces, so it is the meaningful one for Chinese and Japanese.
+    CER ignores spaces, so it is the meaningful one for Chinese (by sound: see tokens) and
+    Japanese.
     """
     ref, hyp = spoken_form(reference, language), spoken_form(hypothesis, language)
     rates: dict[str, float | None] = {}
     for name, by_characters in (("wer", False), ("cer", True)):
-        ref_tokens = tokens(ref, by_characters=by_characters)
-        hyp_tokens = tokens(hyp, by_characters=by_characters)
+        ref_tokens = tokens(ref, language, by_characters=by_characters)
+        hyp_tokens = tokens(hyp, language, by_characters=by_characters)
         rates[name] = (
             round(edit_distance(ref_tokens, hyp_tokens) / len(ref_tokens), 4)
             if ref_tokens
@@ -167,8 +182,8 @@ def check_line(
     code, reference = language.code, clean_for_tts(line["text"])
     heard = "".join(str(word[2]) for word in words).strip()
     heard_spoken = spoken_form(heard, code)
-    ref_tokens = tokens(spoken_form(reference, code), by_characters=by_characters)
-    hyp_tokens = tokens(heard_spoken, by_characters=by_characters)
+    ref_tokens = tokens(spoken_form(reference, code), code, by_characters=by_characters)
+    hyp_tokens = tokens(heard_spoken, code, by_characters=by_characters)
     kept = heard_tokens(ref_tokens, hyp_tokens)
     rate_name = "cer" if by_characters else "wer"
     rate = round(edit_distance(ref_tokens, hyp_tokens) / len(ref_tokens), 4) if ref_tokens else None

@@ -294,8 +294,10 @@ def test_a_price_heard_wrong_in_a_line_is_named():
     check = check_line(line, heard, zh, limits, by_characters=True)
     assert check["verdict"] == "review"
     assert any("price 3.2 USD is not heard" in r and "3 USD" in r for r in check["reasons"])
-    right = [[0.6, 1.0, "单价"], [1.0, 1.6, "3.2"], [1.6, 2.2, "美元"]]
+    # the right price, and a homophone Whisper wrote for 价: the buyer heard it right
+    right = [[0.6, 1.0, "单架"], [1.0, 1.6, "3.2"], [1.6, 2.2, "美元"]]
     assert check_line(line, right, zh, limits, by_characters=True)["verdict"] == "pass"
+    assert error_rates("全新不锈钢保温杯", "全信不秀刚宝文贝", "zh")["cer"] == 0.0
 
 
 def test_a_line_whose_end_is_cut_from_the_audio_fails_on_its_price():
