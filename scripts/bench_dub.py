@@ -1,12 +1,13 @@
 """Benchmark of a dub: a 30 s narrated clip into 2 languages on the embedded default models.
 
     python scripts/bench_dub.py [--config configs/default.yaml] [--seconds 30] [--lang zh,en]
-                                [--mode script|translate]
+                                [--mode script|translate|own]
 
 Prints the wall time of each stage, the time spent inside the models (chat, ASR, TTS), and the
 share of the job's wall time that is not model inference (target: under 15 %). Model loading is
 done before the clock starts and reported on its own. Models missing from the model dir are
-fetched first (`localshang models pull`).
+fetched first (`localshang models pull`). `--mode own` voices the fixed scripts below (no chat
+model): what the dub costs without the LLM, QA included.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ NARRATION = (
     "It holds half a litre and weighs only three hundred grams. "
     "Take it to the gym, the office, or the mountains."
 )
+
+# mode own: spelled-out numbers, a price and an MOQ, as a merchant writes them (plain lines)
+OWN_SCRIPTS = {
+    "en": "Meet the new steel bottle.\nIt keeps drinks cold for twenty-four hours.\n"
+    "The lid is leak proof, so it rides safely in your bag.\nIt holds half a litre.\n"
+    "Only three dollars twenty, minimum order one hundred bottles.\nOrder yours today.",
+    "zh": "全新不锈钢保温杯。\n保冷二十四小时。\n杯盖防漏，放包里很安全。\n容量五百毫升。\n"
+    "单价三点二美元，起订量一百个。\n今天就下单吧。",
+}
 
 
 def make_clip(path: Path, seconds: float) -> Path:
@@ -57,7 +67,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         settings = load_settings(args.config, data_dir=Path(scratch) / "data")
         registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
         # what a job uses by default: the first chat and ASR models, each language's voice
-        used = [next(s for s in settings.models if s.kind == k) for k in ("chat", "asr")]
+        kinds = ("asr",) if args.mode == "own" else ("chat", "asr")
+        used = [next(s for s in settings.models if s.kind == k) for k in kinds]
         used += list(
             {
                 registry.tts_for(code).id: registry.tts_for(code) for code in args.lang.split(",")
@@ -83,7 +94,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 {"upload_id": upload_id, "mode": args.mode, "languages": args.lang.split(","),
                  "source_language": "en",
                  "keywords": ["steel bottle", "cold for 24 hours", "leak-proof lid", "500 ml"],
-                 "product_facts": "Stainless steel, 500 ml, 300 g, double wall vacuum."},
+                 "product_facts": "Stainless steel, 500 ml, 300 g, double wall vacuum.",
+                 **({"keywords": [], "product_facts": "USD 3.20, MOQ 100",
+                     "scripts": {code: OWN_SCRIPTS[code] for code in args.lang.split(",")}}
+                    if args.mode == "own" else {})},
             )  # fmt: skip
             while not job.state.finished:
                 await asyncio.sleep(0.2)
@@ -122,7 +136,7 @@ def main() -> int:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--lang", default="zh,en")
-    parser.add_argument("--mode", choices=["script", "translate"], default="script")
+    parser.add_argument("--mode", choices=["script", "translate", "own"], default="script")
     result = asyncio.run(bench(parser.parse_args()))
     print(json.dumps(result, ensure_ascii=False, indent=2))
     share = result["not_inference_share"]
