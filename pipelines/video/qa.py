@@ -86,21 +86,28 @@ def heard_tokens(reference: Sequence[str], hypothesis: Sequence[str]) -> list[bo
 
 def error_rates(reference: str, hypothesis: str, language: str) -> dict[str, float | None]:
     """Word and character error rates of `hypothesis` against `reference`, both in spoken form
-    (punctuation ignored; numbers, number words and prices in one form: see spoken_form).
+    (punctuation ignored; numbers, number words and prices in one form: see spoken_form), and
+    the share of the reference's words and characters not heard at all (`words_missed`,
+    `characters_missed`: what a verdict rests on, since extra words heard beside the voice, such
+    as the clip's own ducked speech, are no loss of it).
 
     CER ignores spaces, so it is the meaningful one for Chinese (by sound: see tokens) and
     Japanese.
     """
     ref, hyp = spoken_form(reference, language), spoken_form(hypothesis, language)
     rates: dict[str, float | None] = {}
-    for name, by_characters in (("wer", False), ("cer", True)):
+    for name, missed, by_characters in (
+        ("wer", "words_missed", False),
+        ("cer", "characters_missed", True),
+    ):
         ref_tokens = tokens(ref, language, by_characters=by_characters)
         hyp_tokens = tokens(hyp, language, by_characters=by_characters)
-        rates[name] = (
-            round(edit_distance(ref_tokens, hyp_tokens) / len(ref_tokens), 4)
-            if ref_tokens
-            else None
-        )
+        if not ref_tokens:
+            rates[name] = rates[missed] = None
+            continue
+        rates[name] = round(edit_distance(ref_tokens, hyp_tokens) / len(ref_tokens), 4)
+        kept = heard_tokens(ref_tokens, hyp_tokens)
+        rates[missed] = round(1 - sum(kept) / len(kept), 4)
     return rates
 
 
@@ -265,7 +272,7 @@ def judge(
     report: dict[str, Any], limits: VideoQASettings, *, by_characters: bool
 ) -> tuple[Verdict, list[str]]:
     """The verdict on one dubbed language's QA `report`, and the reasons for anything short of
-    pass. `by_characters`: judge the back-transcription by CER (zh, ja...) rather than WER.
+    pass. `by_characters`: judge the back-transcription by characters (zh, ja...), not words.
 
     Evidence is what the buyer gets: the final mix as heard (pooled and line by line), the facts
     of the input in the script, its peaks, silences and voice coverage, and its streams. Drift,
@@ -281,14 +288,13 @@ def judge(
         found.append(("review", f"the line {_quote(dropped['text'])} was dropped to make room for "
                                 "a line with a price, MOQ or SKU"))  # fmt: skip
     back = report.get("back_transcription") or {}
-    rate_name = "cer" if by_characters else "wer"
+    unit = "characters" if by_characters else "words"
     if back.get("text") is None:
         found.append(("review", "the voice was not back-transcribed (no speech recognition model)"))
-    elif back.get(rate_name) is not None:
+    elif back.get(f"{unit}_missed") is not None:
         most = limits.max_cer if by_characters else limits.max_wer
-        found += _over(
-            f"back-transcription {rate_name.upper()}", float(back[rate_name]), most, limits
-        )
+        what = f"share of the script's {unit} not heard"
+        found += _over(what, float(back[f"{unit}_missed"]), most, limits)
     loudness = report.get("loudness_lufs")
     if loudness is None or not math.isfinite(loudness) or loudness <= SILENT_LUFS:
         found.append(("fail", "the dubbed audio has no measurable loudness (silent?)"))

@@ -159,7 +159,8 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
     # what was spoken: each line as the fitting ladder left it (shortened), not as written
     script_text = " ".join(clean_for_tts(line["text"]) for line in voice["lines"])
     back: dict[str, Any] = {
-        "of": "final mix", "reference": script_text, "text": None, "wer": None, "cer": None
+        "of": "final mix", "reference": script_text, "text": None, "wer": None, "cer": None,
+        "words_missed": None, "characters_missed": None,
     }  # fmt: skip
     by_characters = language.script in CER_SCRIPTS
     limits = ctx.services.settings.video.qa

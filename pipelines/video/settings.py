@@ -10,10 +10,13 @@ class VideoQASettings(BaseModel):
     within all of them, `pass`; over one, `review`; over `fail_factor` times one, `fail`."""
 
     max_wer: float = Field(
-        0.3, gt=0, description="back-transcription word error rate (languages with spaces)"
+        0.3,
+        gt=0,
+        description="share of the script's words not heard, in the final mix and in "
+        "each line (languages with spaces)",
     )
     max_cer: float = Field(
-        0.35, gt=0, description="back-transcription character error rate (zh, ja, th...)"
+        0.35, gt=0, description="the same by characters (zh by sound, ja, th...)"
     )
     max_duration_diff_s: float = Field(
         0.05, gt=0, description="dubbed MP4 vs the clip (reported as duration_ok, not judged)"

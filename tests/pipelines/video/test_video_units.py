@@ -247,9 +247,12 @@ def test_what_goes_to_the_voice_has_no_markup_nor_control_characters():
 # --- QA ----------------------------------------------------------------------------------------
 def test_error_rates():
     assert error_rates("Keep it cool, all day.", "keep it cool all day", "en") == {
-        "wer": 0.0, "cer": 0.0,
+        "wer": 0.0, "words_missed": 0.0, "cer": 0.0, "characters_missed": 0.0,
     }  # fmt: skip
     assert error_rates("a b c d", "a x c", "en")["wer"] == 0.5
+    # words heard beside the voice are errors of the transcript, not words missed
+    extra = error_rates("a b c d", "x a b y c d z", "en")
+    assert extra["wer"] == 0.75 and extra["words_missed"] == 0.0
     assert error_rates("保温杯", "保温", "zh")["cer"] == pytest.approx(1 / 3, abs=1e-3)
 
 
@@ -348,7 +351,8 @@ def test_speed_histogram_and_line_report():
 def _qa_report(**changes: object) -> dict[str, object]:
     report: dict[str, object] = {
         "script_source": "llm", "script_fallback": None,
-        "back_transcription": {"text": "keep it cool", "wer": 0.1, "cer": 0.05},
+        "back_transcription": {"text": "keep it cool", "wer": 0.1, "cer": 0.05,
+                               "words_missed": 0.1, "characters_missed": 0.05},
         "max_drift_ms": 30.0, "duration_diff_ms": 10.0, "loudness_lufs": -16.4,
         "loudness_target_lufs": -16.0, "streams": {"video": "h264", "audio": "aac"},
     }  # fmt: skip
@@ -361,11 +365,12 @@ def test_qa_verdict_passes_a_good_dub_and_names_what_is_short_of_it():
     fallback = judge(_qa_report(script_source="fallback", script_fallback="keywords"), limits,
                      by_characters=False)  # fmt: skip
     assert fallback[0] == "review" and "fallback (keywords)" in fallback[1][0]
-    # the en dub: WER 0.98 of a looping script is over twice the limit
-    heard = {"text": "that's made of", "wer": 0.98, "cer": 0.9}
+    # the en dub: most of a looping script never heard is over twice the limit
+    heard = {"text": "that's made of", "wer": 0.98, "cer": 0.9, "words_missed": 0.9,
+             "characters_missed": 0.85}  # fmt: skip
     assert judge(_qa_report(back_transcription=heard), limits, by_characters=False)[0] == "fail"
-    # Chinese is judged by its CER, not the WER of text without spaces
-    zh = {"text": "保温杯", "wer": 1.0, "cer": 0.2}
+    # Chinese is judged by characters, not the words of text without spaces
+    zh = {"text": "保温杯", "wer": 1.0, "cer": 0.2, "words_missed": 1.0, "characters_missed": 0.2}
     assert judge(_qa_report(back_transcription=zh), limits, by_characters=True)[0] == "pass"
     # what the pipeline forced is no evidence: loudness off target, drift, duration
     forced = _qa_report(loudness_lufs=-19.0, max_drift_ms=900.0, duration_diff_ms=300.0)
