@@ -89,8 +89,17 @@ def without_tokens(text: str) -> str:
     return _scan(text)[1]
 
 
+# a trade label glued to what it labels ("MOQ500件", "SKUYW-8823", "No.8823"), as a small model
+# writes it in Chinese: the label and the value are read apart
+_GLUED_LABEL = re.compile(r"(?<![A-Za-z])(SKU|MOQ|QTY|Qty|EAN|UPC|No\.|NO\.)(?=[A-Z0-9])")
+
+
+def _readable(text: str) -> str:
+    return _GLUED_LABEL.sub(r"\1 ", normalize(text))
+
+
 def _scan(text: str) -> tuple[list[ProtectedToken], str]:
-    text = normalize(text)
+    text = _readable(text)
     found: list[tuple[int, ProtectedToken]] = []
     masked = list(text)
 
@@ -125,7 +134,7 @@ def missing_tokens(source: str, output: str) -> list[ProtectedToken]:
     Prices and numbers count as kept when `output` states the same fact in any form."""
     wanted = protected_tokens(source)
     have = protected_tokens(output)
-    plain = normalize(output)
+    plain = _readable(output)
     lost = _lost_quantities(wanted, have, plain)
     squeezed = re.sub(r"\s", "", plain).casefold()
     counts = Counter(t for t in have if t.quantity is None)

@@ -49,6 +49,9 @@ SAME_FACT = [
     ("适用于iPhone 15 Pro Max", "For the iPhone 15 Pro Max"),
     ("货号YW-8823", "Item no. YW-8823"),
     ("电池1200毫安时", "1200mAh battery"),
+    # glued as the default model writes them (seed 7 of the README's example)
+    ("起订量500件，货号YW-8823", "MOQ500件，SKUYW-8823"),
+    ("货号8823", "Item No.8823"),
     ("100%纯棉", "100% cotton"),
 ]
 
