@@ -80,9 +80,9 @@ async def check_all(
 def report(cases: list[dict[str, Any]], results: list[TranslationCheckResult]) -> None:
     pairs = list(zip(cases, results, strict=True))
 
-    def scores(label: str, aligned: bool) -> list[float]:
+    def scores(label: str, aligned: bool, back: bool = False) -> list[float]:
         return sorted(
-            line.similarity or 0.0
+            (line.back_similarity if back else line.similarity) or 0.0
             for case, result in pairs
             if case["label"] == label
             for line in result.lines
@@ -93,6 +93,10 @@ def report(cases: list[dict[str, Any]], results: list[TranslationCheckResult]) -
     print("  good              ", scores("good", True))
     print("  meaning_differs   ", scores("meaning_differs", True))
     print("  hallucinated_line ", scores("hallucinated_line", False), "(no source)")
+    if any(line.back_translation for result in results for line in result.lines):
+        print("similarity of each line's back-translation to its source")
+        for label in ("good", "meaning_differs", "polarity_flip"):
+            print(f"  {label:18}", scores(label, True, back=True))
     labels = list(dict.fromkeys(case["label"] for case in cases))
     table: Counter[tuple[str, str]] = Counter((c["label"], r.verdict) for c, r in pairs)
     print("\nconfusion (rows: label; columns: verdict; caught: review/fail with that finding)")

@@ -36,10 +36,11 @@ from pipelines.text.translate import NO_SPACE_SCRIPTS
 # Calibrated by scripts/calibrate_checks.py on its labelled zh<->en and zh<->es pairs (README:
 # "Translation checks"). multilingual-e5-small puts any two texts at about 0.7 to 1.0: faithful
 # lines scored 0.85-0.96 against their source, wrong ones 0.78-0.86, added ones 0.80-0.83
-# against their closest source line.
+# against their closest source line. Read back (--back-translate, the default's chat model),
+# faithful lines scored 0.835-0.994 against their source: the reading flags only what is far off.
 THRESHOLDS = CheckThresholds(
     meaning_review_below=0.85,
-    back_translation_review_below=0.85,
+    back_translation_review_below=0.82,
     hallucination_below=0.84,
 )
 
