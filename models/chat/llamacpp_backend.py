@@ -35,6 +35,7 @@ from models.chat.base import (
     generation_defaults,
     relay,
 )
+from models.chat.llamacpp_cpu import load_cpu_variant
 from models.chat.llamacpp_sampling import logits_row, sampler_chain
 from models.chat.logprobs import PendingLogprobs, token_logprob
 from models.chat.slots import BatchStats, SlotScheduler
@@ -241,8 +242,9 @@ class LlamaCppChat(ChatBackend):
     def __init__(self, spec: ModelSpec, path: Path) -> None:
         options = spec.options
         gguf = _gguf_file(path, options.get("gguf_file"))
-        llama_cpp.llama_backend_init()
         llama_cpp.llama_log_set(_route_engine_log, ctypes.c_void_p(0))
+        load_cpu_variant()
+        llama_cpp.llama_backend_init()
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = int(options.get("n_gpu_layers", 0))
         model_params.use_extra_bufts = bool(options.get("use_extra_bufts", True))

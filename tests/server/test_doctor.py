@@ -4,6 +4,7 @@ do, exit 1 if anything failed; on a SQLite file and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def doctor(config: Path) -> tuple[int, dict[str, str]]:
     code, out, err = run_cli(config, "doctor")
     lines = out.strip().splitlines()
     by_name = {line[5:23].strip(): line for line in lines}
-    assert len(by_name) == len(lines) == 9, out + err
+    assert len(by_name) == len(lines) == 10, out + err
     return code, by_name
 
 
@@ -68,6 +69,8 @@ def test_doctor_passes_a_ready_node(tmp_path: Path, database_url: str, redis_url
     )
     assert checks["migrations"].endswith(f"at {migrate.head_revision()} (head)")
     assert checks["ffmpeg"].startswith("ok   ffmpeg             ffmpeg version")
+    # the wheel's CPU code for this very CPU (x64, haswell, skylakex or icelake)
+    assert re.search(r"the (x64|haswell|skylakex|icelake) variant", checks["llama.cpp CPU"])
     assert "answers" in checks["rate limit storage"]
     if database_url.startswith("sqlite"):
         assert checks["clock skew"].startswith("skip") and "SQLite" in checks["clock skew"]

@@ -14,10 +14,11 @@ import pytest_asyncio
 
 from models.spec import ModelSpec
 from server.app import create_app
+from tests.fixtures_real import require_module
 from tests.fixtures_server import make_settings, running
 from tests.server.test_tool_calls import ASK, TOOLS_TEMPLATE
 
-pytest.importorskip("vllm")
+require_module("vllm", "vllm is not installed (the `cpu-vllm` extra)")
 jsonschema = pytest.importorskip("jsonschema")
 
 pytestmark = [pytest.mark.vllm, pytest.mark.asyncio(loop_scope="module")]

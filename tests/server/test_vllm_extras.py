@@ -21,6 +21,7 @@ from transformers import AutoTokenizer
 from models.offline import OFFLINE_ENV
 from models.spec import ModelSpec
 from server.app import create_app
+from tests.fixtures_real import require_module
 from tests.fixtures_server import assert_error, make_settings, running
 from tests.live import live_server
 
@@ -276,7 +277,7 @@ BENCH = (
 async def test_vllms_benchmark_client_runs_against_localshang_without_warnings(
     tiny_chat_spec: ModelSpec, tiny_chat_dir: Path, tmp_path: Path, backend: str, endpoint: str
 ) -> None:
-    pytest.importorskip("vllm")
+    require_module("vllm", "vllm is not installed (the `cpu-vllm` extra)")
     app = create_app(make_settings(tmp_path, [tiny_chat_spec]))
     with live_server(app) as url:
         command = [
