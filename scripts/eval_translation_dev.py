@@ -8,7 +8,8 @@ Every line of each direction (zh->en, en->zh) is translated twice on the same lo
 Per direction it prints:
   answered        share of lines the pipeline answered (the rest were refused, a 422 in the API);
   false refusals  refused lines whose raw answer keeps every fact (no number, price, SKU or URL
-                  lost or invented: the checks the pipeline applies to itself);
+                  lost or invented), and those whose raw answer passes every check the pipeline
+                  applies to itself (facts, script, nothing left untranslated...);
   chrF            sacrebleu chrF against our reference, of the pipeline (a refused line counts
                   as empty: the merchant got nothing) and of the raw answers;
   facts lost / invented numbers   summed over the lines, for both.
@@ -38,10 +39,12 @@ from pipelines.llm import chat_answer
 from pipelines.settings import load_settings
 from pipelines.text.guardrails import invented_numbers, missing_tokens
 from pipelines.text.translate import Translator
+from pipelines.text.translation_checks import translation_problems
 from pipelines.text.translation_schema import TranslationInput
 
 CORPUS = Path(__file__).parent / "data" / "dev_product_lines.json"
 DIRECTIONS = {"zh_en": ("zh", "en"), "en_zh": ("en", "zh")}
+LANGUAGES = load_languages()
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Line:
     source: str
     reference: str
     pipeline: str | None  # None: refused
+    candidate: str | None  # a refused line's last candidate
     problems: list[str]  # why the pipeline refused it (its last attempt's problems)
     attempts: int
     raw: str
@@ -57,7 +61,7 @@ class Line:
 
 async def plain_answer(backend: ChatBackend, text: str, target: str) -> str:
     """What the engine answers to a plain request, greedy."""
-    name = load_languages().get(target).name
+    name = LANGUAGES.get(target).name
     messages = [
         {"role": "system", "content": f"Translate into {name}. Keep every number."},
         {"role": "user", "content": text},
@@ -93,6 +97,7 @@ async def translate_direction(
                 source=pair["source"],
                 reference=pair["reference"],
                 pipeline=item.text,
+                candidate=next((f.output for f in item.failures if f.output), None),
                 problems=[p for failure in item.failures for p in failure.problems],
                 attempts=item.attempts,
                 raw=raw[item.index],
@@ -103,6 +108,12 @@ async def translate_direction(
 
 def keeps_facts(source: str, output: str) -> bool:
     return not missing_tokens(source, output) and not invented_numbers(source, output)
+
+
+def passes_checks(line: Line) -> bool:
+    """Whether the raw answer passes every check the pipeline applies to its own."""
+    source, target = (LANGUAGES.get(code) for code in DIRECTIONS[line.direction])
+    return not translation_problems(line.source, line.raw, target, [], source_language=source)
 
 
 def chrf(hypotheses: list[str], references: list[str]) -> float:
@@ -117,12 +128,15 @@ def report(lines: list[Line]) -> None:
         answered = [line for line in these if line.pipeline is not None]
         refused = [line for line in these if line.pipeline is None]
         false = [line for line in refused if keeps_facts(line.source, line.raw)]
+        passing = [line for line in refused if passes_checks(line)]
         references = [line.reference for line in these]
         ours = [line.pipeline or "" for line in these]
         raws = [line.raw for line in these]
         print(f"\n{direction.replace('_', ' -> ')}  ({len(these)} lines)")
         print(f"  answered          {len(answered)}/{len(these)}")
-        print(f"  false refusals    {len(false)}")
+        print(
+            f"  false refusals    {len(false)} (raw keeps every fact), {len(passing)} (raw passes every check)"
+        )
         print(f"  chrF pipeline     {chrf(ours, references):.1f}   (refused lines count as empty)")
         print(f"  chrF raw          {chrf(raws, references):.1f}")
         print(
@@ -147,7 +161,9 @@ def show(lines: list[Line]) -> None:
         mark = "REFUSED" if line.pipeline is None else "ok"
         print(f"\n[{line.direction}] {line.source}")
         print(f"  ref  {line.reference}")
-        print(f"  pipe {mark} ({line.attempts}) {line.pipeline or ''} {line.problems or ''}")
+        print(
+            f"  pipe {mark} ({line.attempts}) {line.pipeline or line.candidate} {line.problems or ''}"
+        )
         print(f"  raw  {line.raw}")
         if not keeps_facts(line.source, line.raw):
             lost = missing_tokens(line.source, line.raw)
@@ -192,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rescore", type=Path, help="score outputs saved with --save; no model")
     args = parser.parse_args(argv)
     if args.rescore:
-        lines = [Line(**line) for line in json.loads(args.rescore.read_text(encoding="utf-8"))]
+        saved = json.loads(args.rescore.read_text(encoding="utf-8"))
+        lines = [Line(**{"candidate": None, **line}) for line in saved]
     else:
         lines = asyncio.run(run(args.config, args.model, args.lines, args.temperature))
     if args.save:
