@@ -177,9 +177,13 @@ async def test_a_narrated_clip_is_dubbed_into_chinese_and_english_that_pass_qa(
         assert qa["verdict"] == "pass", detail
         back = qa["back_transcription"]
         if code == "zh":
-            assert back["cer"] <= 0.35, detail
+            assert back["characters_missed"] <= 0.35, detail
             assert HAN.search(back["reference"]), detail
         else:
-            assert back["wer"] <= 0.3, detail
-            assert jiwer.wer(back["reference"].lower(), back["text"].lower()) <= 0.3
+            assert back["words_missed"] <= 0.3, detail
+            # cross-checked with jiwer: the script's words misheard or not heard at all (the
+            # final mix holds the clip's own ducked narration too, which jiwer counts as inserted)
+            heard = jiwer.process_words(back["reference"].lower(), back["text"].lower())
+            lost = heard.substitutions + heard.deletions
+            assert lost / len(back["reference"].split()) <= 0.3, detail
     assert result["verdict"] == "pass"

@@ -26,7 +26,8 @@ CER_SCRIPTS = {"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr"}
 # A heard word belongs to the line whose time it falls in, or to the nearest within this margin
 # (Whisper's word times are approximate); farther off it belongs to none (the clip's own sound).
 ALIGN_MARGIN_S = 0.5
-MIN_RATE_SPAN_S = 1.0  # a shorter line's speech rate is all timing error
+MIN_RATE_SPAN_S = 1.0  # a shorter line's speech rate is all rounding
+MIN_MISSED_TOKENS = 3  # fewer missed in a line is one or two misheard words, not a lost line
 WORD_PAUSE_S = 0.5  # a pause up to this long between heard words is still the voice speaking
 _HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 
@@ -212,8 +213,9 @@ def check_line(
         # the voice, is heard too
         missed = 1 - sum(kept) / len(kept)
         most = limits.max_cer if by_characters else limits.max_wer
-        for verdict, reason in _over(f"share of its {unit} not heard", missed, most, limits):
-            found.append((verdict, f"{reason} (heard: {_quote(heard)})"))
+        if len(kept) - sum(kept) >= MIN_MISSED_TOKENS:
+            for verdict, reason in _over(f"share of its {unit} not heard", missed, most, limits):
+                found.append((verdict, f"{reason} (heard: {_quote(heard)})"))
     heard_else = [f.describe() for f in facts_in(heard, code) if f not in facts]
     for fact in missing:
         # a required fact the fitting cut is sure to be lost; one misheard may be Whisper's error
@@ -223,15 +225,15 @@ def check_line(
             (severity, f"{fact.describe()} is not heard (heard: {_quote(heard)}){instead}")
         )
     speech_rate = None
-    if words:
-        span = float(words[-1][1]) - float(words[0][0])
-        if span >= MIN_RATE_SPAN_S:
-            speech_rate = round(units(heard, language) / span, 2)
-            natural = speaking_rate(language)
-            rate_unit = "characters" if counts_characters(language) else "words"
-            if speech_rate > natural * limits.max_speech_rate:
-                found.append(("review", f"spoken at {speech_rate:g} {rate_unit}/s, over "
-                                        f"{limits.max_speech_rate:g}x the natural {natural:g}"))  # fmt: skip
+    # over the line's voice as placed in the mix: the words heard there may be the clip's too
+    span = float(line["end"]) - float(line["start"])
+    if span >= MIN_RATE_SPAN_S:
+        speech_rate = round(units(reference, language) / span, 2)
+        natural = speaking_rate(language)
+        rate_unit = "characters" if counts_characters(language) else "words"
+        if speech_rate > natural * limits.max_speech_rate:
+            found.append(("review", f"spoken at {speech_rate:g} {rate_unit}/s, over "
+                                    f"{limits.max_speech_rate:g}x the natural {natural:g}"))  # fmt: skip
     return {
         "start": line["start"],
         "end": line["end"],

@@ -22,9 +22,9 @@ class VideoQASettings(BaseModel):
         0.05, gt=0, description="dubbed MP4 vs the clip (reported as duration_ok, not judged)"
     )
     max_speech_rate: float = Field(
-        1.8,
+        2.0,
         gt=0,
-        description="a line heard faster than this many times the language's natural "
+        description="a line spoken faster than this many times the language's natural "
         "rate (characters per second for zh/ja/ko, words elsewhere)",
     )
     max_true_peak_dbtp: float = Field(

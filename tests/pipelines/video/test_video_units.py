@@ -326,6 +326,18 @@ def test_words_heard_beside_a_line_are_not_its_errors():
     assert check["verdict"] == "pass" and check["heard_share"] == 0.8
 
 
+def test_a_word_or_two_misheard_in_a_short_line_is_no_lost_line_but_gabbling_is_flagged():
+    en, limits = LANG.get("en"), VideoQASettings()
+    line = {"start": 0.0, "end": 1.5, "text": "It holds half a liter.", "trimmed_s": 0.0}
+    heard = _words("It holds half the leader", 0.0, 1.5)
+    assert check_line(line, heard, en, limits, by_characters=False)["verdict"] == "pass"
+    fast = {"start": 0.0, "end": 1.5, "text": "Steel, light, cold, cheap, strong, safe, new, fine."}
+    check = check_line(fast, _words(fast["text"], 0.0, 1.5), en, limits, by_characters=False)
+    assert check["speech_rate"] == 5.33 and check["reasons"] == [
+        "spoken at 5.33 words/s, over 2x the natural 2.5"
+    ]
+
+
 def test_heard_words_go_to_the_line_playing_then_and_coverage_counts_them():
     lines = [{"start": 0.5, "end": 2.0}, {"start": 3.0, "end": 4.5}]
     words = [[0.6, 0.9, "a"], [1.9, 2.3, "b"], [2.6, 2.8, "c"], [3.1, 3.5, "d"], [8.0, 8.4, "e"]]
