@@ -114,10 +114,6 @@ def repair(data: Any) -> Any:
     return fixed
 
 
-def _amount(price: str) -> str:
-    return "".join(re.findall(r"\d+(?:[.,]\d+)*", price))
-
-
 def without_repeats(copy: ProductCopy) -> ProductCopy:
     """The copy with later repeats of a selling point or a voice-over line dropped, where enough
     remain: a small model often restates its first point last (the checks still refuse a loop)."""
@@ -145,10 +141,13 @@ def copy_problems(copy: ProductCopy, facts: ProductFacts, language: Language) ->
         ("video_script", [line.voiceover for line in copy.video_script]),
     ):
         problems.extend(f"{field}: {p}" for p in lines_problems(lines))
-    # "$12.99" for a price given as "USD 12.99" is fine: the amounts are compared
-    allowed = {_amount(t.text) for t in protected_tokens(facts.price or "")}
-    invented = {t.text for t in protected_tokens(text) if t.kind == "price"}
-    invented = {price for price in invented if _amount(price) not in allowed}
+    # "$12.99" or "12.99美元" for a price given as "USD 12.99" is fine: the amounts are compared
+    allowed = {t.quantity.value for t in protected_tokens(facts.price or "") if t.quantity}
+    invented = {
+        t.text
+        for t in protected_tokens(text)
+        if t.kind == "price" and t.quantity and t.quantity.value not in allowed
+    }
     if invented:
         problems.append(
             f"mentions prices not in the facts: {', '.join(sorted(invented))}"

@@ -188,8 +188,9 @@ _JOIN = r"(?:\s?[-–—~～x×*]\s?|\s(?:to|-)\s|\s?[至到]\s?)"
 QUANTITY = re.compile(
     rf"(?:(?P<before>{_CURRENCY})\s?|(?<![A-Za-z0-9_.]))"
     rf"(?P<amounts>{_AMOUNT}(?:{_JOIN}(?:{_CURRENCY}\s?)?{_AMOUNT})*)"
-    # a currency followed by a number is that number's ("500 USD 3.20": USD is 3.20's)
-    rf"(?:\s?-?\s?(?P<after>{_CURRENCY}(?!\s?\d)|{_UNIT}))?",
+    # a currency written against the number is its ("3.2美元 500毫升"); one spaced off it and
+    # followed by a number is that number's ("500 USD 3.20": USD is 3.20's)
+    rf"(?:(?P<glued>{_CURRENCY})(?!\d)|\s?-?\s?(?P<after>{_CURRENCY}(?!\s?\d)|{_UNIT}))?",
     re.IGNORECASE,
 )
 _ONE_AMOUNT = re.compile(rf"(?P<number>{NUMBER})(?:\s?(?P<power>[万萬亿億]))?")
@@ -265,7 +266,7 @@ def quantities(text: str) -> Iterator[tuple[int, int, Quantity]]:
     """(start, end, quantity) of every number in `text` (already normalised), in order."""
     for match in QUANTITY.finditer(text):
         # a counter ("pcs", "件") or a case-folded symbol ("M" is not "m") names nothing
-        after = match.group("after")
+        after = match.group("glued") or match.group("after")
         units = _classify(after) | _classify(match.group("before"))
         amounts = list(_ONE_AMOUNT.finditer(match.group("amounts")))
         offset = match.start("amounts")

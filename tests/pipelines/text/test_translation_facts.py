@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.languages import load_languages
+from pipelines.text.copywriting_checks import copy_problems
+from pipelines.text.copywriting_schema import ProductCopy, ProductFacts, ScriptLine
 from pipelines.text.guardrails import invented_numbers, missing_tokens, protected_tokens
 from pipelines.text.repair import repair
 from pipelines.text.translation_checks import translation_problems
@@ -49,6 +51,8 @@ SAME_FACT = [
     ("适用于iPhone 15 Pro Max", "For the iPhone 15 Pro Max"),
     ("货号YW-8823", "Item no. YW-8823"),
     ("电池1200毫安时", "1200mAh battery"),
+    ("单价3.2美元 500毫升", "Unit price $3.20, 500 ml"),
+    ("500件 USD 3.20", "500 pcs, USD 3.20"),
     # glued as the default model writes them (seed 7 of the README's example)
     ("起订量500件，货号YW-8823", "MOQ500件，SKUYW-8823"),
     ("货号8823", "Item No.8823"),
@@ -196,3 +200,16 @@ def test_every_reference_translation_of_the_dev_corpus_passes_the_checks() -> No
                 pair["source"], pair["reference"], target, [], source_language=source
             )
             assert problems == [], (pair, problems)
+
+
+@pytest.mark.parametrize(("written", "invented"), [("3.2美元", False), ("4.20美元", True)])
+def test_copy_may_write_its_price_in_the_languages_own_form(written: str, invented: bool) -> None:
+    copy = ProductCopy(
+        title="不锈钢保温杯",
+        selling_points=["保冷24小时", "防漏", f"单价{written}"],
+        description=f"500毫升不锈钢保温杯，单价{written}。",
+        video_script=[ScriptLine(visual="杯子", voiceover=f"只要{written}")],
+    )
+    facts = ProductFacts(name="Steel cup", price="USD 3.20")
+    flagged = [p for p in copy_problems(copy, facts, ZH) if "prices not in the facts" in p]
+    assert bool(flagged) == invented, flagged
