@@ -77,7 +77,7 @@ class RatingThresholds(BaseModel):
     good_chrf: float = 45.0
     good_answered: float = 0.9
     good_kept: float = 0.95
-    unusable_chrf: float = 20.0
+    unusable_chrf: float = 10.0
 
     def rate(self, figures: Figures) -> Rating:
         if figures.chrf_high < self.unusable_chrf:
