@@ -15,6 +15,7 @@ from pipelines.quality import (
     unique_lines,
 )
 from pipelines.text.copywriting_schema import (
+    MAX_LINE_CHARS,
     MAX_POINTS,
     MAX_SCRIPT_LINES,
     ProductCopy,
@@ -107,11 +108,31 @@ def repair(data: Any) -> Any:
         fixed["selling_points"] = points
     script = _lines(fixed.get("video_script"))
     if isinstance(script, list):
-        fixed["video_script"] = [
-            {"visual": "", "voiceover": line} if isinstance(line, str) else line
-            for line in script[:MAX_SCRIPT_LINES]
+        lines = [
+            {"visual": "", "voiceover": line} if isinstance(line, str) else line for line in script
+        ]
+        fixed["video_script"] = [piece for line in lines for piece in _split_long(line)][
+            :MAX_SCRIPT_LINES
         ]
     return fixed
+
+
+# where a sentence ends: 。！？!? anywhere, a full stop before a space (not the one in "3.20")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)(?=\s)")
+
+
+def _split_long(line: Any) -> list[Any]:
+    """A voice-over too long for one script line, as several lines cut between its sentences
+    (the same words: a small model writes the whole script as one line, in Chinese often)."""
+    voiceover = line.get("voiceover") if isinstance(line, dict) else None
+    if not isinstance(voiceover, str) or len(voiceover.strip()) <= MAX_LINE_CHARS:
+        return [line]
+    pieces = [""]
+    for sentence in _SENTENCE_END.split(voiceover.strip()):
+        if pieces[-1] and len(pieces[-1] + sentence) > MAX_LINE_CHARS:
+            pieces.append("")
+        pieces[-1] += sentence
+    return [line | {"voiceover": piece.strip()} for piece in pieces if piece.strip()]
 
 
 def without_repeats(copy: ProductCopy) -> ProductCopy:

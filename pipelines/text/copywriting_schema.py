@@ -21,7 +21,10 @@ from pipelines.text.presets import load_presets
 
 MAX_POINTS = 8
 MAX_SCRIPT_LINES = 12
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+MAX_LINE_CHARS = 400
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LINE_CHARS)
+]
 
 
 # --- the published schema -------------------------------------------------------------------

@@ -230,3 +230,15 @@ def test_json_is_found_and_repaired_in_chatty_answers() -> None:
     assert extract_json('{"a": "{not a brace}"} trailing') == {"a": "{not a brace}"}
     with pytest.raises(ValueError, match="no JSON object"):
         extract_json("just prose")
+
+
+def test_a_voiceover_too_long_for_one_line_becomes_lines_cut_between_sentences() -> None:
+    zh = "这款不锈钢保温杯容量500毫升，保冷24小时。" * 30  # 660 characters in one line
+    en = "It keeps drinks cold for 24 hours at USD 3.20. " * 12
+    for long in (zh, en):
+        data = repair({"video_script": [{"visual": "the bottle", "voiceover": long}]})
+        lines = [line["voiceover"] for line in data["video_script"]]
+        assert len(lines) == 2 and all(len(line) <= 400 for line in lines)
+        # the same words, none lost and "3.20" not cut at its point
+        assert "".join(lines).replace(" ", "") == long.replace(" ", "")
+        assert all(line["visual"] == "the bottle" for line in data["video_script"])
