@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures_jobs",
     "tests.fixtures_tenancy",
     "tests.fixtures_browser",
+    "tests.fixtures_default",
     "tests.fixtures_console",
     "tests.fixtures_redis",
 ]

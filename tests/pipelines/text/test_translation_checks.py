@@ -5,19 +5,13 @@ with it. Hand-made defects are flagged every time; faithful human translations p
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from pipelines.settings import DEFAULT_CONFIG, load_settings
 from pipelines.text.faithfulness_schema import MAX_CHECK_CHARS, MAX_CHECK_LINES
-from server.app import create_app
-from tests.fixtures_real import models_cache_dir
-from tests.fixtures_server import assert_error, running
+from tests.fixtures_server import assert_error
 
 pytestmark = [pytest.mark.real_weights, pytest.mark.asyncio(loop_scope="module")]
 
@@ -27,22 +21,6 @@ CUP_ZH = "不锈钢保温杯，500毫升，保冷24小时。\n单价3.20美元�
 CUP_EN = "Stainless steel insulated cup, 500 ml, keeps drinks cold for 24 hours.\n"
 PRICE_EN = "Unit price USD 3.20, minimum order 100 pieces."
 BOTTLE_EN = "Stainless steel bottle keeps drinks cold for 24 hours."
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def default_app(
-    qwen_default_dir: Path, e5_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The shipped default config, on the chat and embedding weights the tests fetched."""
-    settings = load_settings(
-        DEFAULT_CONFIG,
-        model_dir=models_cache_dir(),
-        data_dir=tmp_path_factory.mktemp("checks-data"),
-    )
-    settings.registry.preload = []
-    async with running(create_app(settings)) as client:
-        client.timeout = httpx.Timeout(600)
-        yield client
 
 
 async def check(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
