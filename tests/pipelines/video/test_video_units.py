@@ -331,8 +331,9 @@ def test_a_word_or_two_misheard_in_a_short_line_is_no_lost_line_but_gabbling_is_
     line = {"start": 0.0, "end": 1.5, "text": "It holds half a liter.", "trimmed_s": 0.0}
     heard = _words("It holds half the leader", 0.0, 1.5)
     assert check_line(line, heard, en, limits, by_characters=False)["verdict"] == "pass"
-    fast = {"start": 0.0, "end": 1.5, "text": "Steel, light, cold, cheap, strong, safe, new, fine."}
-    check = check_line(fast, _words(fast["text"], 0.0, 1.5), en, limits, by_characters=False)
+    gabbled = "Steel, light, cold, cheap, strong, safe, new, fine."
+    fast = {"start": 0.0, "end": 1.5, "text": gabbled}
+    check = check_line(fast, _words(gabbled, 0.0, 1.5), en, limits, by_characters=False)
     assert check["speech_rate"] == 5.33 and check["reasons"] == [
         "spoken at 5.33 words/s, over 2x the natural 2.5"
     ]
