@@ -96,11 +96,16 @@ async def http(
     """The HTTP app over the same loaded engine (one engine per module: start-up is costly)."""
     settings = make_settings(tmp_path_factory.mktemp("vllm-http"), [vllm_spec])
     app = create_app(settings, registry=vllm_registry)
-    transport = httpx.ASGITransport(app=app)  # no lifespan: the fixture above owns the engine
+    # not the whole lifespan, which would close the engine the fixture above owns: the account
+    # store only, which every request needs (closed, it answers 503)
+    accounts = app.state.services.accounts
+    await accounts.open()
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://localhost", timeout=120
     ) as c:
         yield c
+    await accounts.close()
 
 
 async def _run(chat: ChatBackend, prompt: str, **options: object) -> list[TextDelta]:
