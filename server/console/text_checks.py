@@ -26,6 +26,7 @@ CheckKind = Literal["kept", "glossary", "language", "clean"]
 # (empty, cut off, far too long, repeated)
 _PROBLEM_KINDS: tuple[tuple[str, CheckKind], ...] = (
     ("lost or changed", "kept"),
+    ("added ", "kept"),  # a number the source does not state
     ("glossary:", "glossary"),
     ("still in ", "language"),
     ("written in English", "language"),

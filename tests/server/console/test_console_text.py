@@ -38,7 +38,8 @@ from tests.fixtures_jobs import (
 SOURCE = "Only $12.99 for 2 bottles of Yiwu Star, SKU AB-1234."
 GOOD = {
     "German": "Nur $12.99 für 2 Flaschen von Yiwu Star, SKU AB-1234.",
-    "Chinese": "只需 $12.99 即可购买 2 瓶义乌之星，型号 AB1234。",  # the SKU changed: rejected
+    # the price changed: rejected (a changed SKU is repaired now, a number never is)
+    "Chinese": "只需 $12.49 即可购买 2 瓶义乌之星，型号 AB-1234。",
 }
 COPY: dict[str, dict[str, Any]] = {
     "English": {
@@ -149,11 +150,11 @@ async def test_translate_shows_each_translation_with_the_checks_it_passed(
     assert 'data-status="failed"' in chinese and "translation-text-zh" not in chinese
     assert checks_of(chinese) == {
         "kept": "false",
-        "glossary": "false",  # AB-1234 is a glossary term too
+        "glossary": "true",
         "language": "true",
         "clean": "true",
     }
-    assert "sku &#39;AB-1234&#39;" in chinese  # the pipeline's own words under the check
+    assert "price &#39;$12.99&#39;" in chinese  # the pipeline's own words under the check
     assert "Yiwu Star → 义乌之星" in chinese and GOOD["Chinese"] in chinese  # the rejected try
     assert "数字、价格、尺码和编号保持不变" in chinese
     # without htmx: the whole page, the form as it was sent, the results under it
