@@ -21,7 +21,9 @@ from pipelines.tasks import run_all
 from pipelines.text.copywriting_checks import (
     copy_problems,
     extract_json,
+    grounded_copy,
     repair,
+    ungrounded_copy,
     without_repeats,
 )
 from pipelines.text.copywriting_schema import (
@@ -102,6 +104,7 @@ class Copywriter:
     ) -> LanguageCopy:
         guided = self.backend.supports_json_schema
         problems: list[str] = []
+        grounding_retried = False
         for attempt in range(request.max_attempts):
             messages = self._messages(request.product, preset, tone, language, problems)
             async with self._slots:
@@ -123,8 +126,14 @@ class Copywriter:
                 continue
             copy = without_repeats(copy)
             problems = copy_problems(copy, request.product, language)
-            if not problems:
-                return LanguageCopy(language=language.code, **copy.model_dump())
+            if not problems and not grounding_retried and attempt + 1 < request.max_attempts:
+                problems = ungrounded_copy(copy, request.product)  # one retry is told of them
+                grounding_retried = bool(problems)
+            if not problems:  # what is still made up after that goes, or is listed
+                copy, ungrounded = grounded_copy(copy, request.product)
+                return LanguageCopy(
+                    language=language.code, ungrounded=ungrounded, **copy.model_dump()
+                )
         raise OutputRejected(
             f"The copy in {language.name} failed validation (copywriting schema and checks) "
             f"on all {request.max_attempts} attempts; last problems: {'; '.join(problems)}",

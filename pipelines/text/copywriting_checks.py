@@ -1,5 +1,6 @@
 """Turning a model's answer into copy that validates: the JSON found and its common small-model
-slips repaired, and the checks beyond the schema (language, repetition, invented prices)."""
+slips repaired, the checks beyond the schema (language, repetition, invented prices), and the
+copy's facts grounded in the product facts (pipelines.text.grounding)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,13 @@ from pipelines.text.copywriting_schema import (
     MAX_LINE_CHARS,
     MAX_POINTS,
     MAX_SCRIPT_LINES,
+    CopyField,
     ProductCopy,
     ProductFacts,
+    Ungrounded,
+    UngroundedAction,
 )
+from pipelines.text.grounding import describe_ungrounded, ungrounded_facts
 from pipelines.text.guardrails import protected_tokens
 
 _KEY_ALIASES = {
@@ -175,3 +180,70 @@ def copy_problems(copy: ProductCopy, facts: ProductFacts, language: Language) ->
             + (f" (the price is {facts.price})" if facts.price else " (give no price)")
         )
     return problems
+
+
+# --- grounding ----------------------------------------------------------------------------------
+def _sources(facts: ProductFacts) -> list[str]:
+    return [*facts.as_lines(), facts.transcript or ""]
+
+
+def _pieces(copy: ProductCopy) -> list[tuple[CopyField, str]]:
+    """Each line of the copy a buyer reads or hears, with its field: the description sentence by
+    sentence (a sentence can go on its own)."""
+    return [
+        ("title", copy.title),
+        *(("selling_points", point) for point in copy.selling_points),
+        *(("description", s.strip()) for s in _SENTENCE_END.split(copy.description) if s.strip()),
+        *(("video_script", line.voiceover) for line in copy.video_script),
+    ]
+
+
+def ungrounded_copy(copy: ProductCopy, facts: ProductFacts) -> list[str]:
+    """The copy's facts that the product facts do not give, as problems to retry on."""
+    sources = _sources(facts)
+    return [
+        f"{field}: {describe_ungrounded(found)} in none of the facts given"
+        for field, line in _pieces(copy)
+        if (found := ungrounded_facts(line, sources))
+    ]
+
+
+def grounded_copy(copy: ProductCopy, facts: ProductFacts) -> tuple[ProductCopy, list[Ungrounded]]:
+    """The copy without the lines that state what the facts do not give, and what was found:
+    a selling point, script line or description sentence is removed where enough remain (the
+    schema's minimum), an ungrounded title becomes the product's name; what has to stay is
+    reported as kept, for the merchant to check."""
+    sources = _sources(facts)
+    found = {line: ungrounded_facts(line, sources) for _, line in _pieces(copy)}
+    report: list[Ungrounded] = []
+
+    def keep(field: CopyField, lines: list[str], minimum: int) -> list[bool]:
+        kept = [True] * len(lines)
+        for i, line in enumerate(lines):
+            removable = sum(kept) > minimum
+            kept[i] = not (found[line] and removable)
+            action: UngroundedAction = "kept" if kept[i] else "removed"
+            report.extend(Ungrounded(field=field, line=line, fact=f.fact, action=action)
+                          for f in found[line])  # fmt: skip
+        return kept
+
+    title = copy.title
+    if found[title]:
+        report.extend(
+            Ungrounded(field="title", line=title, fact=f.fact, action="removed")
+            for f in found[title]
+        )
+        title = facts.name
+    points = keep("selling_points", copy.selling_points, 3)
+    sentences = [s.strip() for s in _SENTENCE_END.split(copy.description) if s.strip()]
+    said = keep("description", sentences, 1)
+    spoken = keep("video_script", [line.voiceover for line in copy.video_script], 1)
+    joiner = "" if all(s[-1:] in "。！？" for s in sentences) else " "
+    return copy.model_copy(
+        update={
+            "title": title,
+            "selling_points": [p for p, k in zip(copy.selling_points, points, strict=True) if k],
+            "description": joiner.join(s for s, k in zip(sentences, said, strict=True) if k),
+            "video_script": [line for line, k in zip(copy.video_script, spoken, strict=True) if k],
+        }
+    ), report

@@ -50,8 +50,30 @@ class ProductCopy(BaseModel):
     video_script: list[ScriptLine] = Field(min_length=1, max_length=MAX_SCRIPT_LINES)
 
 
+CopyField = Literal["title", "selling_points", "description", "video_script"]
+UngroundedAction = Literal["removed", "kept"]
+
+
+class Ungrounded(BaseModel):
+    """A fact of the copy that the product facts do not give (a number, price, code, material,
+    certification or feature claim)."""
+
+    field: CopyField
+    line: str = Field(description="the line, selling point or description sentence stating it")
+    fact: str = Field(description="the fact as the copy words it")
+    action: UngroundedAction = Field(
+        description="removed: the line is not in the copy (a title became the product name); "
+        "kept: the line had to stay (too few would be left) and needs the merchant's check"
+    )
+
+
 class LanguageCopy(ProductCopy):
     language: str
+    ungrounded: list[Ungrounded] = Field(
+        default_factory=list,
+        description="facts the copy stated that no product fact gives, after one retry told of "
+        "them: each removed with its line, or kept and listed for review",
+    )
 
 
 class CopywritingResult(BaseModel):

@@ -20,6 +20,7 @@ from pipelines.quality import (
     lines_problems,
     unique_lines,
 )
+from pipelines.text.grounding import describe_ungrounded, ungrounded_facts
 from pipelines.video.spoken import required_facts, spoken_form
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,8 @@ async def write_script(
     # line and repeated it does it again with them in view
     asked = messages[1]["content"].replace(heard, "")
     problem: str | None = None
+    sources = [*request.keywords, request.product_facts, request.transcript]
+    grounding_retried = False
     for attempt in range(attempts):
         if problem is not None:  # name what was wrong: a retry must not loop the same way
             rejected = f"\nYour previous answer was rejected: {_unquoted(problem)}. Fix that."
@@ -250,12 +253,34 @@ async def write_script(
         problem = problem or check_lines(lines or [], language, len(slots))
         if problem is None and lines is not None:
             lines = lines[: len(slots)]  # a model that wrote more than asked: the first ones
+            per_line = [ungrounded_facts(line, sources) for line in lines]
+            invented = [fact for found in per_line for fact in found]
+            if invented and not grounding_retried and attempt + 1 < attempts:
+                grounding_retried = True  # one retry is told what it made up
+                problem = (
+                    f"{describe_ungrounded(invented)} in no keyword or product fact: state "
+                    "only what the keywords and facts say"
+                )
+            else:  # what is still made up is never voiced: its line goes
+                lines = [line for line, found in zip(lines, per_line, strict=True) if not found]
+                if not lines:
+                    problem = (
+                        f"every line states what no keyword or fact gives: {invented[0].describe()}"
+                    )
+        if problem is None and lines:
             if len(lines) != len(slots):
                 slots = plan_slots(request.duration_s, language, len(lines))
             script = [
                 ScriptLine(s, e, text, b) for (s, e, b), text in zip(slots, lines, strict=True)
             ]
-            return script, {"source": "llm", "attempts": attempt + 1, "problems": problems}
+            return script, {
+                "source": "llm",
+                "attempts": attempt + 1,
+                "problems": problems,
+                "ungrounded": [
+                    {"line": fact.line, "fact": fact.fact, "action": "dropped"} for fact in invented
+                ],
+            }
         problems.append(f"attempt {attempt + 1}: {problem}")
         log.info("script in %s, attempt %d unusable: %s", language.code, attempt + 1, problem)
     # labelled as what it is: the QA verdict of a dub voiced from it is at best "review"
@@ -309,6 +334,8 @@ async def shorten_line(
     if not line or letters == 0 or share < MIN_SCRIPT_SHARE or units(line, language) > max_units:
         return None
     if degeneration_problems(line):
+        return None
+    if ungrounded_facts(line, [text]):  # a shorter line says less, never something new
         return None
     said = spoken_form(line, language.code)
     kept = all(fact.heard_in(said) for fact in required_facts(text, language.code))

@@ -26,6 +26,7 @@ PRODUCT = {
     "price": "USD 12.99",
     "moq": 100,
     "keywords": ["insulated", "gift"],
+    "features": ["leak-proof lid", "double-wall"],
     "transcript": "This bottle keeps your coffee hot all day.",
 }
 COPY_EN = {
@@ -157,6 +158,32 @@ async def test_wrong_language_and_invented_prices_are_rejected(jobs_client: Jobs
             headers=auth("shop-a"),
         )
         assert "$9.99" in assert_error(priced, 422, "copy_validation_failed")["message"]
+
+
+async def test_facts_the_product_does_not_give_are_retried_on_then_removed_and_reported(
+    jobs_client: JobsClient,
+) -> None:
+    stats: dict[str, Any] = {}
+    invented = {
+        **COPY_EN,
+        "selling_points": [*COPY_EN["selling_points"], "24-month shelf life"],
+        "description": f"{COPY_EN['description']} Made in China for durability.",
+    }
+    async with jobs_client([scripted_spec(lambda *_: json.dumps(invented), stats=stats)]) as client:
+        response = await client.post(
+            "/v1/copywriting", json={"product": PRODUCT, "max_attempts": 2}, headers=auth("shop-a")
+        )
+        assert response.status_code == 200, response.text
+        copy = response.json()["copies"][0]
+        assert copy["selling_points"] == COPY_EN["selling_points"]
+        assert copy["description"] == COPY_EN["description"]
+        assert [(u["field"], u["fact"], u["action"]) for u in copy["ungrounded"]] == [
+            ("selling_points", "24-month", "removed"),
+            ("selling_points", "shelf life", "removed"),
+            ("description", "Made in China", "removed"),
+        ]
+        first, retry = system_prompts(stats, _facts_of(stats["calls"][0][0]))
+        assert "shelf life" not in first and "'24-month', 'shelf life'" in retry
 
 
 async def test_presets_and_bad_requests(jobs_client: JobsClient) -> None:
