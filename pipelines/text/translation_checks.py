@@ -1,6 +1,7 @@
 """Judging a model's translation of one segment: the wrapping a chat model adds is dropped, then
 every problem a merchant would object to is named (numbers, prices, SKUs, URLs, sizes, glossary
-terms, target script, untranslated or copied text, degenerate repetition)."""
+terms, spec claims the source never makes, target script, untranslated or copied text,
+degenerate repetition)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pipelines.languages import (
 )
 from pipelines.quality import degeneration_problems, english_instead, new_problems
 from pipelines.text.glossary import GlossaryEntry, applicable_entries, glossary_problems
+from pipelines.text.grounding import describe_ungrounded, ungrounded_facts
 from pipelines.text.guardrails import (
     describe_missing,
     invented_numbers,
@@ -65,6 +67,17 @@ def translation_problems(
     if invented:
         added = ", ".join(t.describe() for t in invented)
         problems.append(f"added {added}, which the source does not state")
+    renderings = [text for entry in glossary for text in entry.translations.values()]
+    claims = [
+        fact
+        for fact in ungrounded_facts(output, [source, *(e.term for e in glossary), *renderings])
+        if fact.kind == "claim"
+    ]
+    if claims:  # a material, certification or feature the source never names
+        problems.append(
+            f"states {describe_ungrounded(claims)}, which the source does not: translate only "
+            "what it says"
+        )
     problems.extend(glossary_problems(glossary, source, output, target))
     # judge the script on what is left once brand names, SKUs and numbers are set aside
     entries = applicable_entries(glossary, source)

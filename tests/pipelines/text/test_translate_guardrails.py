@@ -105,6 +105,21 @@ def test_translation_in_the_wrong_language_or_with_notes_is_rejected() -> None:
     )
 
 
+def test_a_spec_claim_the_source_never_makes_is_rejected() -> None:
+    zh, en = LANG.get("zh"), LANG.get("en")
+    source = "这款不锈钢瓶可保冷24小时。"
+    invented = "This stainless steel bottle keeps drinks cold for 24 hours and is BPA free."
+    assert translation_problems(source, invented, en, []) == [
+        "states 'BPA' (BPA), which the source does not: translate only what it says"
+    ]
+    assert (
+        "'透明' (transparent)"
+        in translation_problems(
+            "Stainless steel bottle, 500 ml.", "透明不锈钢瓶，500毫升。", zh, []
+        )[0]
+    )
+
+
 def test_chat_wrapping_is_removed_from_an_answer() -> None:
     assert clean_output("Hello", 'Translation: "Hallo"') == "Hallo"
     assert clean_output('"Hello"', '"Hallo"') == '"Hallo"'
