@@ -216,9 +216,12 @@ class ModelRegistry:
                 f"run `localshang models pull {spec.id}` first"
             )
         try:
-            return backend_cls.load(spec, path)
+            backend = backend_cls.load(spec, path)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"model '{spec.id}' failed to load: {exc}") from exc
+        if isinstance(backend, ChatBackend):  # the config's, the same whatever the engine
+            backend.reasoning_budget_tokens = spec.reasoning_budget_tokens
+        return backend
 
     async def _make_room(self, spec: ModelSpec) -> None:
         """Unload idle models (least recently used first) until `spec` fits the memory budget."""

@@ -19,6 +19,12 @@ PARALLELISM_OPTIONS = (
     "distributed_executor_backend",
 )
 EXECUTOR_BACKENDS = ("mp", "ray", "uni", "external_launcher")
+# How a reasoning model's output comes (`options.reasoning_parser`, vLLM's names); the server and
+# the workflows split it with models.chat.reasoning.
+REASONING_PARSERS = ("deepseek_r1",)
+# Tokens a workflow lets a reasoning model think before the answer it budgets for; an R1 distill
+# reasons a few hundred tokens over a product text (`options.reasoning_budget_tokens`).
+DEFAULT_REASONING_BUDGET_TOKENS = 1024
 
 
 class ModelSpec(BaseModel):
@@ -43,6 +49,36 @@ class ModelSpec(BaseModel):
                 f"model {self.id}: unknown tool_parser '{parser}' (known: {', '.join(TOOL_PARSERS)})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _known_reasoning(self) -> ModelSpec:
+        """A typo in the reasoning options fails at start-up, not as answers full of thinking."""
+        parser = self.options.get("reasoning_parser")
+        if parser is not None and parser not in REASONING_PARSERS:
+            raise ValueError(
+                f"model {self.id}: unknown reasoning_parser '{parser}' "
+                f"(known: {', '.join(REASONING_PARSERS)})"
+            )
+        budget = self.options.get("reasoning_budget_tokens")
+        if budget is not None:
+            if parser is None:
+                raise ValueError(
+                    f"model {self.id}: reasoning_budget_tokens is for a reasoning model; "
+                    "set reasoning_parser too"
+                )
+            if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+                raise ValueError(
+                    f"model {self.id}: reasoning_budget_tokens must be a count >= 1, not {budget!r}"
+                )
+        return self
+
+    @property
+    def reasoning_budget_tokens(self) -> int | None:
+        """None for a model that answers at once; for a reasoning model, the tokens a workflow
+        lets it think on top of its answer's budget."""
+        if self.options.get("reasoning_parser") is None:
+            return None
+        return int(self.options.get("reasoning_budget_tokens", DEFAULT_REASONING_BUDGET_TOKENS))
 
     @model_validator(mode="after")
     def _valid_parallelism(self) -> ModelSpec:

@@ -18,9 +18,3 @@ def chat_model_id(registry: Any, name: str | None, param: str = "model") -> str:
         raise InvalidInput(str(exc), param=param, code="model_not_found") from exc
     model_id: str = spec.id
     return model_id
-
-
-def is_reasoning_model(registry: Any, model_id: str) -> bool:
-    """Whether the model thinks (`<think>...</think>`) before it answers."""
-    options = registry.resolve(model_id, kind="chat").options
-    return bool(options.get("reasoning_parser"))

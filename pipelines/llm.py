@@ -1,4 +1,5 @@
-"""One whole chat answer from a ChatBackend, with reasoning (`<think>`) removed."""
+"""One whole chat answer from a ChatBackend: a reasoning model thinks first, on its own budget, and
+only what follows its `</think>` is the answer."""
 
 from __future__ import annotations
 
@@ -9,16 +10,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.chat.base import ChatBackend, SamplingOptions
-from models.chat.reasoning import THINK_END, THINK_START, split_reasoning
+from models.chat.reasoning import split_reasoning
 from pipelines.errors import InvalidInput
+
+# The problem a workflow names for an answer that never came (ChatAnswer.thinking_unfinished)
+UNFINISHED_THINKING = "you thought until the token limit and gave no answer: think briefly"
 
 
 @dataclass(frozen=True)
 class ChatAnswer:
-    text: str  # the answer with any reasoning stripped
+    text: str  # the answer, without the reasoning
     reasoning: str
     finish_reason: str | None
     completion_tokens: int
+    # a reasoning model that never closed its reasoning (cut off by max_tokens): `text` is
+    # empty, since what it wrote is thinking, however much of it reads like an answer
+    thinking_unfinished: bool = False
 
 
 @dataclass
@@ -46,17 +53,6 @@ def tallying_tokens() -> Iterator[TokenTally]:
 
 def current_tally() -> TokenTally | None:
     return _tally.get()
-
-
-def strip_reasoning(text: str) -> tuple[str, str]:
-    """(answer, reasoning). Text with `</think>` is split there; text that opens `<think>` and never
-    closes it is all reasoning (no answer); plain text is all answer."""
-    if THINK_END in text:
-        split = split_reasoning(text)
-        return split.content.strip(), split.reasoning
-    if text.lstrip().startswith(THINK_START):
-        return "", text.lstrip()[len(THINK_START) :]
-    return text.strip(), ""
 
 
 def render(backend: ChatBackend, messages: Sequence[dict[str, Any]]) -> str:
@@ -90,7 +86,13 @@ async def chat_answer(
 
     `prefill` starts the assistant's answer (e.g. '{"title": "' so that a small model writes
     the JSON asked for instead of prose); it is part of the returned text.
+    A reasoning model (backend.reasoning_budget_tokens) gets that many more tokens to think
+    before the `max_tokens` of its answer, and neither the prefill nor the JSON schema: both
+    would start the answer where its thinking must go.
     """
+    thinking = backend.reasoning_budget_tokens
+    if thinking is not None:
+        prefill, json_schema, max_tokens = "", None, max_tokens + thinking
     prompt = render(backend, messages) + prefill
     room = prompt_room(backend, prompt)
     if room < min_room:
@@ -120,5 +122,7 @@ async def chat_answer(
         if tally is not None:
             tally.prompt_tokens += backend.context_length - room
             tally.completion_tokens += tokens
-    answer, reasoning = strip_reasoning(prefill + "".join(pieces))
-    return ChatAnswer(answer, reasoning, finish_reason, tokens)
+    split = split_reasoning(prefill + "".join(pieces), opened=thinking is not None)
+    return ChatAnswer(
+        split.content.strip(), split.reasoning, finish_reason, tokens, not split.closed
+    )

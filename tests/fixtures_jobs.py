@@ -14,6 +14,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,8 +108,11 @@ class ScriptedChat(ChatBackend):
     """Answers with `responder(user_text, messages, attempt)` (attempt counts per user text).
 
     The prompt it "renders" is the JSON of the messages, so generate() sees them whole; a token
-    is a whitespace-separated word. `stats` (a dict the test holds) gets the calls and the most
-    generate calls that were in flight at once.
+    is a whitespace-separated word, streamed one delta each and cut at max_tokens as an engine
+    cuts (finish_reason "length"). `stats` (a dict the test holds) gets the calls and the most
+    generate calls that were in flight at once. With `reasoning_parser` in its options it stands
+    for a reasoning model: the responder then writes what an R1 distill writes after its
+    template's `<think>\n`.
     """
 
     def __init__(self, options: dict[str, Any]) -> None:
@@ -157,7 +161,14 @@ class ScriptedChat(ChatBackend):
             text = self.responder(user, messages, attempt).removeprefix(prefill)
         finally:
             self.stats["in_flight"] -= 1
-        yield TextDelta(text, len(text.split()), "stop")
+        tokens = re.findall(r"\s*\S+\s*", text)
+        if not tokens:
+            yield TextDelta(text, 0, "stop")
+        kept = tokens[: options.max_tokens]
+        for n, token in enumerate(kept, 1):
+            last = n == len(kept)
+            cut = len(tokens) > len(kept)
+            yield TextDelta(token, n, ("length" if cut else "stop") if last else None)
 
 
 def parrot(user: str, messages: list[dict[str, Any]], attempt: int) -> str:

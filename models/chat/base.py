@@ -123,6 +123,10 @@ class ChatBackend(ABC):
     # what the model's generation_config sets (see generation_defaults); the server applies
     # them to the fields a request leaves out, as vLLM's server does
     sampling_defaults: Mapping[str, float] = {}
+    # From the config, set by the registry (ModelSpec.reasoning_budget_tokens): None for a model
+    # that answers at once; for one that thinks first (`...</think>answer`), the tokens the
+    # workflows let it think on top of each answer's budget
+    reasoning_budget_tokens: int | None = None
 
     @abstractmethod
     def render_chat(

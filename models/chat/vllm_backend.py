@@ -49,14 +49,16 @@ ENGINE_OPTIONS = (
     "distributed_executor_backend",
     "quantization",
 )
-# Everything else this backend understands, or leaves to others (the server reads
-# reasoning_parser); any other key is probably a typo and gets a warning.
+# Everything else this backend understands, or leaves to others (the server and the workflows
+# read reasoning_parser and reasoning_budget_tokens); any other key is probably a typo and gets
+# a warning.
 KNOWN_OPTIONS = (
     *ENGINE_OPTIONS,
     "kv_cache_space_gb",
     "engine_args",
     "chat_template",
     "reasoning_parser",
+    "reasoning_budget_tokens",
     "tool_parser",
 )
 CPU_DEFAULT_KV_CACHE_GB = 1.0
@@ -86,7 +88,8 @@ class VLLMChat(ChatBackend):
             Mappings for config objects are fine, e.g. `structured_outputs_config:
             {backend: xgrammar, disable_any_whitespace: true}` for compact guided JSON.
         chat_template: a Jinja chat template replacing the tokenizer's own.
-        reasoning_parser: read by the server (it splits `<think>` itself); ignored here.
+        reasoning_parser, reasoning_budget_tokens: read by the server and the workflows (they
+            split `<think>` themselves, models.chat.reasoning); ignored here.
         tool_parser: read by the server (it finds the tool calls itself); ignored here.
 
     The engine core and its model worker run in child processes (vLLM's default

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from models.chat.base import ChatBackend
 from pipelines.errors import OutputRejected
 from pipelines.languages import Language, load_languages
-from pipelines.llm import chat_answer
+from pipelines.llm import UNFINISHED_THINKING, chat_answer
 from pipelines.tasks import run_all
 from pipelines.text.copywriting_checks import (
     copy_problems,
@@ -63,12 +63,12 @@ class Copywriter:
         model_name: str,
         *,
         max_parallel: int = 8,
-        reasoning: bool = False,
     ) -> None:
         self.backend = backend
         self.model_name = model_name
-        # a reasoning model must think first; anything else gets its answer started as JSON
-        self.prefill = "" if reasoning or backend.supports_json_schema else JSON_PREFILL
+        # an engine without JSON schemas gets its answer started as JSON (a reasoning model
+        # gets neither: chat_answer lets it think first)
+        self.prefill = "" if backend.supports_json_schema else JSON_PREFILL
         self._slots = asyncio.Semaphore(max_parallel)
         self._languages = load_languages()
 
@@ -117,6 +117,9 @@ class Copywriter:
                     json_schema=GENERATION_SCHEMA if guided else None,
                     prefill=self.prefill,
                 )
+            if answer.thinking_unfinished:  # no answer came: its thinking is never one
+                problems = [UNFINISHED_THINKING]
+                continue
             try:
                 copy = ProductCopy.model_validate(repair(extract_json(answer.text)))
             except ValueError as exc:  # ValidationError is a ValueError too

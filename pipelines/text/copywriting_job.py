@@ -6,7 +6,7 @@ from typing import cast
 
 from pydantic import BaseModel
 
-from pipelines.chat_model import chat_model_id, is_reasoning_model
+from pipelines.chat_model import chat_model_id
 from pipelines.coverage import check_languages, result_warnings
 from pipelines.platform.jobs.context import JobContext, JobServices
 from pipelines.platform.jobs.job_type import JobType, Stage
@@ -41,7 +41,6 @@ async def _write(context: JobContext) -> None:
             backend,
             model_id,
             max_parallel=context.services.jobs.max_parallel_generations,
-            reasoning=is_reasoning_model(context.services.registry, model_id),
         )
         result = await writer.write(request, done=done, on_copy=finished)
     warnings = result_warnings(context.services, model_id, request.targets())

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
 from typing import Any, TypeVar
 
 from models.registry import ModelNotFound
-from pipelines.chat_model import chat_model_id, is_reasoning_model
+from pipelines.chat_model import chat_model_id
 from pipelines.coverage import check_languages
 from pipelines.errors import InvalidInput, TimedOut
 from pipelines.languages import detect_language, load_languages
@@ -94,7 +94,6 @@ class TextPipelines:
                     backend,
                     model_id,
                     max_parallel=self.services.jobs.max_parallel_generations,
-                    reasoning=is_reasoning_model(self.services.registry, model_id),
                 )
                 result = await self._in_time(writer.write(request), "copywriting")
         return result.model_copy(update={"warnings": warnings})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from models.chat.base import ChatBackend
 from pipelines.errors import InvalidInput
 from pipelines.languages import Language, detect_language, load_languages
-from pipelines.llm import chat_answer, render
+from pipelines.llm import UNFINISHED_THINKING, chat_answer, render
 from pipelines.tasks import run_all
 from pipelines.text.glossary import GlossaryEntry, applicable_entries
 from pipelines.text.guardrails import missing_tokens, protected_tokens
@@ -165,7 +165,11 @@ class Translator:
         overhead = self.backend.count_tokens(
             render(self.backend, self._messages("", source, target, glossary, [], []))
         )
-        budget = (self.backend.context_length - overhead - 64) // (1 + _expansion(target))
+        # a reasoning model's thinking takes its budget of the context before the translation
+        thinking = self.backend.reasoning_budget_tokens or 0
+        budget = (self.backend.context_length - overhead - 64 - thinking) // (
+            1 + _expansion(target)
+        )
         if budget < 8:
             raise InvalidInput(
                 f"The model's context ({self.backend.context_length} tokens) is too small for "
@@ -201,6 +205,9 @@ class Translator:
                     temperature=_temperature(request.temperature, attempt),
                     seed=None if request.seed is None else request.seed + attempt,
                 )
+            if answer.thinking_unfinished:  # no answer came: its thinking is never one
+                output, problems = None, [UNFINISHED_THINKING]
+                continue
             output = clean_output(segment.text, answer.text)
             problems = translation_problems(
                 segment.text, output, target, entries, answer.finish_reason, source

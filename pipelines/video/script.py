@@ -13,7 +13,7 @@ from typing import Any
 from models.chat.base import ChatBackend
 from models.tts.base import speakable
 from pipelines.languages import Language, script_share
-from pipelines.llm import chat_answer
+from pipelines.llm import UNFINISHED_THINKING, ChatAnswer, chat_answer
 from pipelines.quality import (
     degeneration_problems,
     language_problems,
@@ -92,10 +92,10 @@ async def ask(
     temperature: float,
     seed: int,
     json_schema: dict[str, Any] | None = None,
-) -> str:
-    """The answer text; the JSON schema only goes to engines that can enforce it."""
+) -> ChatAnswer:
+    """The answer; the JSON schema only goes to engines that can enforce it."""
     schema = json_schema if backend.supports_json_schema else None
-    answer = await chat_answer(
+    return await chat_answer(
         backend,
         messages,
         max_tokens=max_tokens,
@@ -103,7 +103,6 @@ async def ask(
         seed=seed,
         json_schema=schema,
     )
-    return answer.text
 
 
 def _lines_schema(count: int) -> dict[str, Any]:
@@ -244,12 +243,14 @@ async def write_script(
             seed=seed + attempt,
             json_schema=_lines_schema(len(slots)),
         )
-        lines = parse_lines(answer)
+        lines = parse_lines(answer.text)
         if lines is not None and len(unique_lines(lines)) >= (len(slots) + 1) // 2:
             # a small model often closes by repeating its opening line: drop the repeat, and
             # give the remaining lines the clip's time (a loop still fails the checks below)
             lines = unique_lines(lines)
         problem = "no JSON lines in the answer" if lines is None else None
+        if answer.thinking_unfinished:  # no answer came: its thinking is never one
+            problem = UNFINISHED_THINKING
         problem = problem or check_lines(lines or [], language, len(slots))
         if problem is None and lines is not None:
             lines = lines[: len(slots)]  # a model that wrote more than asked: the first ones
@@ -329,7 +330,7 @@ async def shorten_line(
     answer = await ask(
         backend, messages, max_tokens=8 + 2 * max_units, temperature=0.2 * attempt, seed=attempt
     )
-    line = " ".join(answer.strip().strip("\"'“”「」").split())
+    line = " ".join(answer.text.strip().strip("\"'“”「」").split())
     share, letters = script_share(line, language)
     if not line or letters == 0 or share < MIN_SCRIPT_SHARE or units(line, language) > max_units:
         return None
