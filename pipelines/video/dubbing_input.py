@@ -71,6 +71,23 @@ class DubbingInput(BaseModel):
     burn_in_subtitles: bool = False
     keep_intermediates: bool = False
     max_shortenings: int = Field(2, ge=0, le=5)
+    merchant_language: LanguageCode = Field(
+        "zh",
+        description="the language each dubbed line is read back in (back-translation), for a "
+        "merchant who cannot read the dub's languages",
+    )
+    back_translate: bool = Field(
+        True,
+        description="give each dubbed line's back_translation in the QA report (one generate "
+        "call per line in a language other than merchant_language)",
+    )
+    seed: int = Field(
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="seed of the LLM's sampled scripts and translations: the same clip and "
+        "seed give the same script, another seed another wording",
+    )
     require_pass: bool = Field(
         False,
         description="fail the job (error qa_not_passed, files and result kept) unless every "

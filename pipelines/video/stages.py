@@ -123,7 +123,7 @@ async def _script_stage(ctx: JobContext) -> None:
             def writer(language: Language) -> Callable[[], Awaitable[Any]]:
                 async def write() -> Any:
                     async with inference_span(ctx, "chat"):
-                        return await write_script(chat, request, language)
+                        return await write_script(chat, request, language, seed=params.seed)
 
                 return write
 
@@ -191,6 +191,7 @@ async def _translated_script(
         target_languages=[language.code],
         glossary_entries=params.glossary_entries,
         on_failure="report",
+        seed=params.seed,
     )
     result = await translator.translate(request)
     lines, problems = [], []
@@ -207,7 +208,7 @@ async def _translated_script(
         )
     report: dict[str, Any] = {"source": "translation", "attempts": sum(
         i.attempts for i in result.translations
-    ), "problems": problems}  # fmt: skip
+    ), "problems": problems, "line_sources": [text for _, _, text in slots]}  # fmt: skip
     if problems:  # some lines are voiced unchecked: the QA verdict is at best "review"
         report |= {"source": "fallback", "fallback": "unchecked_translation"}
     return lines, report

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipelines.platform.jobs.job_type import JobType
 from pipelines.platform.jobs.types import JobRecord
@@ -77,6 +78,18 @@ class StageRow:
     percent: int
 
 
+@dataclass(frozen=True)
+class LineView:
+    """A voiced line as the merchant checks it: what it says in their language, and why it
+    needs a look (each problem in English and, where the check wrote one, in Chinese)."""
+
+    start: float
+    text: str
+    back_translation: str | None
+    verdict: str
+    problems: list[tuple[str, str]]
+
+
 @dataclass
 class LanguageView:
     code: str
@@ -87,6 +100,7 @@ class LanguageView:
     downloads: list[tuple[str, str]] = field(default_factory=list)  # (label, artifact name)
     video: str | None = None
     subtitles: str | None = None
+    lines: list[LineView] = field(default_factory=list)
 
 
 def stage_rows(job: JobRecord, job_type: JobType | None) -> list[StageRow]:
@@ -125,12 +139,37 @@ def language_views(job: JobRecord) -> list[LanguageView]:
         if report is not None:
             view.verdict = str(report.get("verdict"))
             view.passed, view.review = _sort_reasons(list(report.get("reasons", [])))
+            view.lines = line_views(report)
         for suffix, label in DOWNLOADS:
             if f"{code}.{suffix}" in published:
                 view.downloads.append((label, f"{code}.{suffix}"))
         view.video = f"{code}.mp4" if f"{code}.mp4" in published else None
         view.subtitles = f"{code}.vtt" if f"{code}.vtt" in published else None
         views.append(view)
+    return views
+
+
+def line_views(report: dict[str, Any]) -> list[LineView]:
+    """Each voiced line with its back-translation and the findings of its checks: what was
+    heard of it in the final mix (line_checks) and what it says (read_back), worst first."""
+    heard = report.get("line_checks") or []
+    views = []
+    for number, entry in enumerate(report.get("read_back") or []):
+        listened = heard[number] if number < len(heard) else {}
+        problems = [
+            (str(finding["message"]), str(finding.get("message_zh") or ""))
+            for finding in entry.get("findings", [])
+        ] + [(str(reason), "") for reason in listened.get("reasons", [])]
+        verdicts = [entry.get("verdict", "pass"), listened.get("verdict", "pass")]
+        views.append(
+            LineView(
+                start=float(entry.get("start") or 0.0),
+                text=str(entry["text"]),
+                back_translation=entry.get("back_translation"),
+                verdict=max(verdicts, key=list(VERDICT_LABELS).index),
+                problems=problems,
+            )
+        )
     return views
 
 

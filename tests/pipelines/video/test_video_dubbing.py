@@ -128,6 +128,12 @@ def _check_outputs(
         script = json.loads((folder / f"{lang}.script.json").read_text(encoding="utf-8"))
         assert len(script["lines"]) == qa["lines"]
         assert script["source"]["source"] == qa["script_source"]
+        # each voiced line is read back in the merchant's language (Chinese: as it is written)
+        assert [entry["text"] for entry in qa["read_back"]] == [
+            line["text"] for line in script["lines"]
+        ]
+        if lang == "zh":
+            assert all(entry["back_translation"] == entry["text"] for entry in qa["read_back"])
         # back-transcription is checked against what was spoken: the lines as fitted
         spoken = " ".join(clean_for_tts(line["text"]) for line in script["lines"])
         assert qa["back_transcription"]["reference"] == spoken

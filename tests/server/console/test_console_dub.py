@@ -32,7 +32,12 @@ class Console:
         self.client, self.services, self.csrf = client, services, csrf
 
     async def dub(self, clip: Path, **fields: Any) -> httpx.Response:
-        data = {"mode": "script", "languages": "zh", "keywords": "保温杯, 轻便", **fields}
+        data = {
+            "mode": "script",
+            "languages": "zh",
+            "keywords": "保温杯, 轻便, leak-proof",
+            **fields,
+        }
         with clip.open("rb") as f:
             return await self.client.post(
                 "/dub",
@@ -117,6 +122,12 @@ async def test_the_form_makes_a_job_and_its_page_follows_it_to_the_end(
 
     done = (await console.client.get(f"/jobs/{job_id}", headers=ZH)).text
     assert 'class="qa-verdict qa-' in done and "需人工检查" in done  # a keyword script: review
+    # each voiced line beside what it says in Chinese; English left in a Chinese line is marked
+    script = (await console.client.get(f"/jobs/{job_id}/files/zh.script.json")).json()
+    rows = re.findall(r'<tr class="dub-line line-(\w+)"', done)
+    assert len(rows) == len(script["lines"]) and "每一句台词" in done
+    english = [line["text"] for line in script["lines"] if re.search("[a-z]{2}", line["text"])]
+    assert english and "pass" not in rows and "译文中有未翻译的词" in done, script
     assert (
         f'<video class="preview" controls preload="metadata" src="/jobs/{job_id}/files/zh.mp4"'
         in done
