@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 
 from pipelines.languages import ISO_SCRIPTS, Language
-from pipelines.text.faithfulness_schema import CheckThresholds, Finding, Verdict
+from pipelines.text.faithfulness_schema import CheckThresholds, Finding, FindingCode, Verdict
 from pipelines.text.glossary import GlossaryEntry
 from pipelines.text.guardrails import (
     ProtectedToken,
@@ -18,7 +18,7 @@ from pipelines.text.guardrails import (
     protected_tokens,
 )
 from pipelines.text.polarity import PolarityFlip
-from pipelines.text.translation_checks import translation_problems
+from pipelines.text.translation_checks import CLAIM_PROBLEM, translation_problems
 
 
 def verdict_of(findings: Sequence[Finding]) -> Verdict:
@@ -231,10 +231,17 @@ def guardrails(
             continue
         findings.append(
             Finding(
-                code="leftover" if problem.startswith("left untranslated") else "guardrail",
+                code=_problem_code(problem),
                 verdict="review",
                 message=problem,
                 message_zh=f"译文未通过检查：{problem}",
             )
         )
     return findings
+
+
+def _problem_code(problem: str) -> FindingCode:
+    if problem.startswith("left untranslated"):
+        return "leftover"
+    # a material, certification or feature claim the source never makes is an invented fact
+    return "fact_invented" if problem.startswith(CLAIM_PROBLEM) else "guardrail"

@@ -20,7 +20,8 @@ Verdict = Literal["pass", "review", "fail"]
 FindingCode = Literal[
     "fact_missing",  # a number, price, size, SKU or URL of the source is not in the line
     "fact_changed",  # ... and another one stands in its place (3.20 -> 3.50)
-    "fact_invented",  # a number, price, size, SKU or URL that no source, fact or glossary gives
+    "fact_invented",  # a number, price, size, SKU, URL or spec claim (material, certification,
+    # feature) that no source, fact or glossary gives
     "required_fact_missing",  # one of the request's `facts` is nowhere in the translation
     "polarity_flip",  # negated on one side only ("keeps drinks cold" / "不冷")
     "meaning_differs",  # the line and its source are far apart in meaning (embeddings)

@@ -27,6 +27,8 @@ from pipelines.text.guardrails import (
     without_tokens,
 )
 
+CLAIM_PROBLEM = "states "  # how a spec claim the source never makes is worded
+
 
 def translation_problems(
     source: str,
@@ -75,8 +77,8 @@ def translation_problems(
     ]
     if claims:  # a material, certification or feature the source never names
         problems.append(
-            f"states {describe_ungrounded(claims)}, which the source does not: translate only "
-            "what it says"
+            f"{CLAIM_PROBLEM}{describe_ungrounded(claims)}, which the source does not: translate "
+            "only what it says"
         )
     problems.extend(glossary_problems(glossary, source, output, target))
     # judge the script on what is left once brand names, SKUs and numbers are set aside
