@@ -17,6 +17,8 @@ from pipelines.platform.jobs.context import JobContext
 from pipelines.platform.uploads import take_upload
 from pipelines.quality import degeneration_problems
 from pipelines.subtitles import cues_for_line, to_srt, to_vtt
+from pipelines.text.faithfulness_findings import glossary_texts
+from pipelines.text.grounding import ungrounded_facts
 from pipelines.text.translate import Translator
 from pipelines.text.translation_schema import TranslationInput
 from pipelines.video.audio import (
@@ -182,7 +184,8 @@ async def _translated_script(
 
     A segment that fails the checks on every attempt is still voiced (a silent gap would be
     worse in a video): with the last candidate, or the source words where that candidate is
-    empty or degenerate. The report then says `source: fallback` and names each such line.
+    empty, degenerate or states a fact the source does not (pipelines.text.grounding). The
+    report then says `source: fallback` and names each such line.
     """
     slots = speech_slots(transcript)
     request = TranslationInput(
@@ -194,12 +197,16 @@ async def _translated_script(
         seed=params.seed,
     )
     result = await translator.translate(request)
+    glossary = glossary_texts(params.glossary_entries)
     lines, problems = [], []
     for (start, end, source), item in zip(slots, result.translations, strict=True):
         text = item.text
         if text is None:
             last = item.failures[0].output if item.failures else None
-            text = source if not last or degeneration_problems(last) else last
+            # a candidate that loops, or states what the source does not, is never voiced
+            grounds = [source, *glossary]
+            unusable = not last or degeneration_problems(last) or ungrounded_facts(last, grounds)
+            text = source if unusable or last is None else last
             problems.append({"source": source, "used": text, "problems": [
                 p for f in item.failures for p in f.problems
             ]})  # fmt: skip
