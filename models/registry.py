@@ -16,7 +16,7 @@ from models.asr.base import TranscriptionBackend
 from models.chat.base import ChatBackend
 from models.embeddings.base import EmbeddingBackend
 from models.spec import ModelKind, ModelSpec, RegistrySettings
-from models.tts.base import SpeechBackend
+from models.tts.base import SpeechBackend, VoiceCatalogue
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class _Slot:
     backend: Any = None
     users: int = 0
     last_used: float = 0.0
+    read: dict[str, tuple[int | None, Any]] = field(default_factory=dict)  # see _read
 
 
 class ModelRegistry:
@@ -149,6 +150,46 @@ class ModelRegistry:
             return int(path.stat().st_mtime)
         return self._started
 
+    # --- what a model offers, without loading it -------------------------------------------
+    async def voices(self, name: str) -> VoiceCatalogue:
+        """The voices of TTS model `name`: its engine's if it is loaded, else read from its
+        config and files with no engine built (see SpeechBackend.read_catalogue)."""
+        spec = self.resolve(name, kind="tts")
+        backend = self._slots[spec.id].backend
+        if backend is not None:
+            catalogue: VoiceCatalogue = backend.catalogue
+            return catalogue
+        return await self._read(spec, "read_catalogue")
+
+    async def transcribed_languages(self, name: str) -> tuple[str, ...]:
+        """The codes ASR model `name` transcribes: its engine's if it is loaded, else read from
+        its files with no engine built (see TranscriptionBackend.read_languages)."""
+        spec = self.resolve(name, kind="asr")
+        backend = self._slots[spec.id].backend
+        if backend is not None:
+            languages: tuple[str, ...] = backend.languages
+            return languages
+        return await self._read(spec, "read_languages")
+
+    async def _read(self, spec: ModelSpec, reader: str) -> Any:
+        """`reader` of the model's backend class, on its files; kept until they change (a
+        `models pull` writes the folder anew), so each request does not parse them again."""
+        path = self.path_of(spec)
+        stamp = path.stat().st_mtime_ns if spec.path and path.exists() else None
+        cache = self._slots[spec.id].read
+        if reader in cache and cache[reader][0] == stamp:
+            return cache[reader][1]
+
+        def read() -> Any:
+            backend_cls = self._backend_class(spec)
+            try:
+                return getattr(backend_cls, reader)(spec, path)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise ModelLoadError(f"model '{spec.id}': {exc}") from exc
+
+        cache[reader] = stamp, await asyncio.to_thread(read)
+        return cache[reader][1]
+
     # --- lending --------------------------------------------------------------------------
     @overload
     def use(self, name: str, kind: Literal["chat"]) -> AbstractAsyncContextManager[ChatBackend]: ...
@@ -201,7 +242,8 @@ class ModelRegistry:
                 log.info("loaded model %s (%s)", slot.spec.id, slot.spec.backend)
         return slot.backend
 
-    def _load(self, spec: ModelSpec) -> Any:
+    def _backend_class(self, spec: ModelSpec) -> Any:
+        """The class of the model's backend (its module imported now), checked for its kind."""
         module_name, _, class_name = self._backends[spec.backend].partition(":")
         backend_cls: type[ModelBackend] = getattr(importlib.import_module(module_name), class_name)
         if not issubclass(backend_cls, INTERFACES[spec.kind]):
@@ -209,6 +251,10 @@ class ModelRegistry:
                 f"model '{spec.id}' is a {spec.kind} model, but backend '{spec.backend}' is not "
                 f"a {INTERFACES[spec.kind].__name__}"
             )
+        return backend_cls
+
+    def _load(self, spec: ModelSpec) -> Any:
+        backend_cls = self._backend_class(spec)
         path = self.path_of(spec)
         if spec.path and not path.exists():
             raise ModelLoadError(

@@ -4,8 +4,8 @@ says the output is unusable, the refusal) that the chat model's ratings give a r
 Chat quality comes from configs/language_ratings.yaml (scripts/eval_languages.py writes it: chrF
 against NTREX-128's human references, through the translation pipeline and through a plain
 prompt to the same weights, per chat model, language and source language); the server only
-reads it. A TTS voice and Whisper support are asked of the configured models themselves, so
-they follow the configuration.
+reads it. A TTS voice and Whisper support are read from the configured models' options and files
+(no model is loaded to answer), so they follow the configuration.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 
+from models.asr.base import supported_language
 from models.registry import ModelLoadError
-from models.tts.base import SpeechBackend, UnknownVoice
+from models.tts.base import UnknownVoice, VoiceCatalogue
 from pipelines.chat_model import chat_model_id
 from pipelines.errors import InvalidInput
 from pipelines.languages import Language, load_languages
@@ -229,18 +230,22 @@ def result_warnings(services: Any, model_id: str, codes: Iterable[str]) -> list[
 
 
 def check_voices(
-    tts: SpeechBackend,
+    tts: VoiceCatalogue,
     tts_model: str,
     languages: Sequence[Language],
     requested: dict[str, str],
 ) -> None:
     """Every language must have a voice (the one requested for it, else the model's voice for
-    the language), so a dubbing job fails at submission rather than at its voice stage."""
+    the language), so a dubbing job fails at submission rather than at its voice stage. A
+    model whose files are not on this node (an API node) is checked where they are, when the
+    job's voice stage runs: only what its config declares is known here."""
     for language in languages:
         wanted = requested.get(language.code)
         try:
             tts.resolve_voice(wanted or language.code)
         except UnknownVoice as exc:
+            if not tts.complete:
+                continue
             if wanted:
                 raise InvalidInput(str(exc), param="voices", code="unknown_voice") from exc
             raise InvalidInput(
@@ -312,20 +317,21 @@ async def coverage_by_language(
     languages = load_languages().languages
     voices: dict[str, list[VoiceOption]] = {lang.code: [] for lang in languages}
     transcribed: dict[str, list[str]] = {lang.code: [] for lang in languages}
-    for spec in registry.specs():
-        if spec.kind not in ("tts", "asr"):
-            continue
+    for spec in registry.specs():  # read from the config and files: no model is loaded
         try:
-            async with registry.use(spec.id, kind=spec.kind) as backend:
+            if spec.kind == "tts":
+                catalogue = await registry.voices(spec.id)
                 for lang in languages:
-                    if spec.kind == "tts":
-                        voice = _voice_of(backend, lang)
-                        if voice is not None:
-                            voices[lang.code].append(VoiceOption(model=spec.id, voice=voice))
-                    elif _transcribes(backend, lang):
+                    voice = _voice_of(catalogue, lang)
+                    if voice is not None:
+                        voices[lang.code].append(VoiceOption(model=spec.id, voice=voice))
+            elif spec.kind == "asr":
+                codes = await registry.transcribed_languages(spec.id)
+                for lang in languages:
+                    if _transcribes(codes, lang):
                         transcribed[lang.code].append(spec.id)
-        except ModelLoadError:
-            log.warning("language coverage: %s could not be loaded; left out", spec.id)
+        except ModelLoadError as exc:
+            log.warning("language coverage: %s left out: %s", spec.id, exc)
     return [
         LanguageCoverage(
             **lang.model_dump(),
@@ -350,18 +356,18 @@ def _chat_coverage(book: RatingBook, model_id: str | None, language: Language) -
     )
 
 
-def _voice_of(tts: SpeechBackend, language: Language) -> str | None:
+def _voice_of(tts: VoiceCatalogue, language: Language) -> str | None:
     try:
         return tts.resolve_voice(language.code)
     except UnknownVoice:
         return None
 
 
-def _transcribes(asr: Any, language: Language) -> bool:
+def _transcribes(codes: tuple[str, ...], language: Language) -> bool:
     if not language.whisper:
         return False
     try:
-        asr.check_language(language.whisper_code or language.code)
+        supported_language(language.whisper_code or language.code, codes)
     except ValueError:  # UnknownLanguage / UnsupportedLanguage: not this model's
         return False
     return True

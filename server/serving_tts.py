@@ -94,23 +94,23 @@ class SpeechService(ModelService[SpeechBackend]):
             else [s for s in self.registry.specs() if s.kind == "tts"]
         )
         cards: list[VoiceCard] = []
-        for spec in specs:
-            async with self.registry.use(spec.id, kind="tts") as backend:
-                mapped: dict[str, list[str]] = {}
-                for lang, voice_id in backend.language_voices.items():
-                    mapped.setdefault(voice_id, []).append(lang)
-                cards += [
-                    VoiceCard(
-                        id=voice.id,
-                        model=spec.id,
-                        name=voice.name,
-                        languages=list(voice.languages),
-                        gender=voice.gender,
-                        default_for=sorted(mapped.get(voice.id, [])),
-                        default=voice.id == backend.default_voice,
-                    )
-                    for voice in backend.voices()
-                ]
+        for spec in specs:  # read from the config and files: no model is loaded
+            catalogue = await self.registry.voices(spec.id)
+            mapped: dict[str, list[str]] = {}
+            for lang, voice_id in catalogue.language_voices.items():
+                mapped.setdefault(voice_id, []).append(lang)
+            cards += [
+                VoiceCard(
+                    id=voice.id,
+                    model=spec.id,
+                    name=voice.name,
+                    languages=list(voice.languages),
+                    gender=voice.gender,
+                    default_for=sorted(mapped.get(voice.id, [])),
+                    default=voice.id == catalogue.default_voice,
+                )
+                for voice in catalogue.voices
+            ]
         return VoiceList(data=cards)
 
 

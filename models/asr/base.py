@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from models.asr.languages import language_code, language_name
+from models.spec import ModelSpec
 
 Task = Literal["transcribe", "translate"]
 
@@ -68,24 +70,37 @@ class UnsupportedLanguage(ValueError):
     """A language Whisper knows but this model does not (an English-only model asked for 'de')."""
 
 
+def supported_language(language: str, languages: Collection[str]) -> str:
+    """The code for `language` of a model that transcribes `languages`; UnknownLanguage /
+    UnsupportedLanguage if it has none."""
+    code = language_code(language)
+    if code not in languages:
+        raise UnsupportedLanguage(
+            f"This model does not support '{language}' ({language_name(code)}); it supports "
+            + ", ".join(languages)
+            + "."
+        )
+    return code
+
+
 class TranscriptionBackend(ABC):
     """A loaded speech-to-text model. Engine objects stay private; callers see only this.
 
-    Subclasses set `languages`: the codes (Whisper's, see models.asr.languages) it transcribes.
+    Subclasses set `languages`: the codes (Whisper's, see models.asr.languages) it transcribes,
+    and read them without an engine in `read_languages`.
     """
 
     languages: tuple[str, ...]
 
+    @classmethod
+    @abstractmethod
+    def read_languages(cls, spec: ModelSpec, path: Path) -> tuple[str, ...]:
+        """The codes the model at `path` transcribes, from its files, without building its
+        engine (GET /v1/languages); where they are not on this machine, all it may know."""
+
     def check_language(self, language: str) -> str:
         """This model's code for `language`; UnknownLanguage / UnsupportedLanguage if it has none."""
-        code = language_code(language)
-        if code not in self.languages:
-            raise UnsupportedLanguage(
-                f"This model does not support '{language}' ({language_name(code)}); it supports "
-                + ", ".join(self.languages)
-                + "."
-            )
-        return code
+        return supported_language(language, self.languages)
 
     @abstractmethod
     def stream(

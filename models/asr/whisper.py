@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -11,11 +12,15 @@ import numpy as np
 
 from models.asr.audio import SAMPLE_RATE
 from models.asr.base import Segment, Task, TranscriptionBackend, TranscriptStream, Word
+from models.asr.languages import LANGUAGES
 from models.spec import ModelSpec
 
 # OpenAI: "If set to 0, the model will use log probability to automatically increase the
 # temperature until certain thresholds are hit" - Whisper's own fallback ladder.
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+# CTranslate2's test of a multilingual Whisper (WhisperModel::is_multilingual): its vocabulary size
+_MULTILINGUAL_VOCABULARY = 51865
 
 MIN_SAMPLES = SAMPLE_RATE  # shorter clips are padded with silence to one second
 
@@ -86,6 +91,20 @@ class WhisperASR(TranscriptionBackend):
             if model.model.is_multilingual
             else ("en",)
         )
+
+    @classmethod
+    def read_languages(cls, spec: ModelSpec, path: Path) -> tuple[str, ...]:
+        """From the CTranslate2 vocabulary beside the weights, as CTranslate2 decides: a model
+        of 51865 tokens or more is multilingual; each language that has its token. Without the
+        vocabulary file on this machine (or with one inside model.bin): all of Whisper's."""
+        for name, read in (("vocabulary.json", json.loads), ("vocabulary.txt", str.splitlines)):
+            file = path / name
+            if file.is_file():
+                tokens = set(read(file.read_text(encoding="utf-8")))
+                if len(tokens) < _MULTILINGUAL_VOCABULARY:
+                    return ("en",)
+                return tuple(code for code in LANGUAGES if f"<|{code}|>" in tokens)
+        return tuple(LANGUAGES)
 
     @classmethod
     def load(cls, spec: ModelSpec, path: Path) -> WhisperASR:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from models.spec import ModelSpec
 
 # OpenAI's stock voice names: clients (and their defaults) send these; they mean "the model's
 # default voice" here unless the language/voice map of the model names them.
@@ -97,19 +101,72 @@ def split_sentences(text: str) -> list[str]:
     return [piece.strip() for piece in _SENTENCE_END.split(text) if piece.strip()]
 
 
+@dataclass(frozen=True)
+class VoiceCatalogue:
+    """What a TTS model can say: its voices and the language tags that pick them.
+
+    Read from the model's config and files without building its engine (`read_catalogue`), so
+    that listing voices (GET /v1/languages) or checking a dubbing job never loads a model;
+    the loaded engine answers by the same catalogue. `complete` is False where the model's
+    files are not on this machine (an API node of a fleet): only the voices its config declares
+    are known, and a name it does not declare may still be one of the model's.
+    """
+
+    voices: tuple[Voice, ...]
+    language_voices: Mapping[str, str]  # language tag -> voice id
+    default_voice: str  # for OpenAI stock names (alloy, ...)
+    complete: bool = True
+
+    def resolve_voice(self, name: str) -> str:
+        """Map a request's `voice` to a voice id: an id, a language (`zh`), or an OpenAI name."""
+        ids = {v.id.lower(): v.id for v in self.voices}
+        wanted = name.strip().lower()
+        if wanted in ids:
+            return ids[wanted]
+        tag = language_tag(name)
+        while tag:
+            if tag in self.language_voices:
+                return self.language_voices[tag]
+            tag = tag.rpartition("-")[0]  # zh-hans-cn -> zh-hans -> zh
+        if wanted in OPENAI_VOICES:
+            return self.default_voice
+        raise UnknownVoice(
+            f"Voice '{name}' is not available for this model. Use a voice id or a language "
+            "code listed by GET /v1/audio/voices (e.g. 'en', 'zh')."
+        )
+
+
 class SpeechBackend(ABC):
     """A loaded text-to-speech model. Engine objects stay private; callers see only this.
 
-    Subclasses set `default_voice` and `language_voices` (language tag -> voice id, the
-    engine's own preferences overlaid with the `languages` option of the model spec).
+    Subclasses set `catalogue` (their voices, see VoiceCatalogue) and read it, without an
+    engine, in `read_catalogue`.
     """
 
-    default_voice: str
-    language_voices: dict[str, str]
+    catalogue: VoiceCatalogue
 
+    @classmethod
     @abstractmethod
+    def read_catalogue(cls, spec: ModelSpec, path: Path) -> VoiceCatalogue:
+        """The model's voices from its options and files (at `path`), without building its
+        engine; where the files are not on this machine, what its options declare
+        (`declared_catalogue`). ValueError / RuntimeError for files that are there but broken."""
+
+    @property
+    def default_voice(self) -> str:
+        return self.catalogue.default_voice
+
+    @property
+    def language_voices(self) -> Mapping[str, str]:
+        return self.catalogue.language_voices
+
     def voices(self) -> list[Voice]:
         """Every voice of this model."""
+        return list(self.catalogue.voices)
+
+    def resolve_voice(self, name: str) -> str:
+        """Map a request's `voice` to a voice id: an id, a language (`zh`), or an OpenAI name."""
+        return self.catalogue.resolve_voice(name)
 
     @abstractmethod
     def synthesize(self, text: str, voice: str, speed: float = 1.0) -> SpeechAudio:
@@ -125,24 +182,6 @@ class SpeechBackend(ABC):
         """Speak `text` one sentence at a time, so a caller can send audio while the rest is made."""
         for sentence in split_sentences(text):
             yield self.synthesize(sentence, voice, speed)
-
-    def resolve_voice(self, name: str) -> str:
-        """Map a request's `voice` to a voice id: an id, a language (`zh`), or an OpenAI name."""
-        ids = {v.id.lower(): v.id for v in self.voices()}
-        wanted = name.strip().lower()
-        if wanted in ids:
-            return ids[wanted]
-        tag = language_tag(name)
-        while tag:
-            if tag in self.language_voices:
-                return self.language_voices[tag]
-            tag = tag.rpartition("-")[0]  # zh-hans-cn -> zh-hans -> zh
-        if wanted in OPENAI_VOICES:
-            return self.default_voice
-        raise UnknownVoice(
-            f"Voice '{name}' is not available for this model. Use a voice id or a language "
-            "code listed by GET /v1/audio/voices (e.g. 'en', 'zh')."
-        )
 
     def close(self) -> None:  # noqa: B027 - engines without resources to free keep this default
         """Free the engine's resources; the object is unusable afterwards."""
@@ -174,3 +213,36 @@ def pick_default_voice(
             raise ValueError(f"default_voice '{configured}' is not a voice of this model")
         return configured
     return language_voices.get("en", ids[0])
+
+
+def options_catalogue(
+    voices: Iterable[Voice], automatic: Mapping[str, str], options: Mapping[str, Any]
+) -> VoiceCatalogue:
+    """The catalogue of a model's voices: the engine's own language -> voice preferences
+    (`automatic`) under the `languages` and `default_voice` of its options."""
+    voices = tuple(voices)
+    ids = [voice.id for voice in voices]
+    language_voices = language_map(ids, automatic, options.get("languages"))
+    default = pick_default_voice(ids, language_voices, options.get("default_voice"))
+    return VoiceCatalogue(voices, language_voices, default)
+
+
+def declared_catalogue(
+    options: Mapping[str, Any],
+    voice_id: Callable[[str, str], str] = lambda _language, voice: voice,
+) -> VoiceCatalogue:
+    """What a model's options declare (`languages`: language -> voice, `default_voice`), for a
+    machine without its files; `voice_id(language, configured)` is the voice id of an entry.
+    Incomplete: the model may have more voices than these."""
+    language_voices = {
+        language_tag(lang): voice_id(language_tag(lang), str(voice))
+        for lang, voice in (options.get("languages") or {}).items()
+    }
+    default = options.get("default_voice")
+    ids = list(dict.fromkeys([*language_voices.values(), *([str(default)] if default else [])]))
+    voices = tuple(
+        Voice(id=i, languages=tuple(lang for lang, v in language_voices.items() if v == i))
+        for i in ids
+    )
+    fallback = language_voices.get("en", ids[0] if ids else "")
+    return VoiceCatalogue(voices, language_voices, str(default or fallback), complete=False)

@@ -25,9 +25,10 @@ from models.tts.base import (
     SpeechAudio,
     SpeechBackend,
     Voice,
-    language_map,
+    VoiceCatalogue,
+    declared_catalogue,
     language_tag,
-    pick_default_voice,
+    options_catalogue,
     split_sentences,
 )
 
@@ -55,23 +56,23 @@ class EspeakTTS(SpeechBackend):
     def __init__(
         self,
         binary: str,
-        voices: list[_EspeakVoice],
-        languages: dict[str, str] | None = None,
-        default: str | None = None,
+        catalogue: VoiceCatalogue,
+        files: dict[str, str],
         timeout_s: float = 60.0,
     ) -> None:
         self._binary = binary
-        self._voices = {v.voice.id: v for v in voices}
+        self.catalogue = catalogue
+        self._files = files  # voice id -> what `-v` takes: unique where two share a language
         self._timeout_s = timeout_s
-        auto: dict[str, tuple[int, str]] = {}
-        for entry in voices:
-            for lang, priority in entry.priorities.items():
-                if lang not in auto or priority < auto[lang][0]:
-                    auto[lang] = (priority, entry.voice.id)
-        self.language_voices = language_map(
-            self._voices, {lang: voice_id for lang, (_, voice_id) in auto.items()}, languages
-        )
-        self.default_voice = pick_default_voice(self._voices, self.language_voices, default)
+
+    @classmethod
+    def read_catalogue(cls, spec: ModelSpec, path: Path) -> VoiceCatalogue:
+        """espeak-ng's own listing of its voices (no engine to build); without the program on
+        this machine, what the options declare."""
+        binary = shutil.which(str(spec.options.get("binary", "espeak-ng")))
+        if binary is None:
+            return declared_catalogue(spec.options)
+        return _catalogue(_listed_voices(binary, spec.options), spec.options)
 
     @classmethod
     def load(cls, spec: ModelSpec, path: Path) -> EspeakTTS:
@@ -81,21 +82,13 @@ class EspeakTTS(SpeechBackend):
             raise EspeakError(
                 "espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)"
             )
-        timeout_s = float(options.get("timeout_s", 60.0))
-        listing = _run([binary, "--voices"], b"", timeout_s).decode("utf-8", "replace")
-        voices = parse_voice_listing(listing)
-        if not voices:
-            raise EspeakError(f"{binary} --voices listed no voices")
+        voices = _listed_voices(binary, options)
         return cls(
             binary,
-            voices,
-            languages=options.get("languages"),
-            default=options.get("default_voice"),
-            timeout_s=timeout_s,
+            _catalogue(voices, options),
+            {entry.voice.id: entry.file for entry in voices},
+            timeout_s=float(options.get("timeout_s", 60.0)),
         )
-
-    def voices(self) -> list[Voice]:
-        return [v.voice for v in self._voices.values()]
 
     def synthesize_sentences(
         self, text: str, voice: str, speed: float = 1.0
@@ -106,11 +99,30 @@ class EspeakTTS(SpeechBackend):
             yield self.synthesize(text, voice, speed)
 
     def synthesize(self, text: str, voice: str, speed: float = 1.0) -> SpeechAudio:
-        entry = self._voices[self.resolve_voice(voice)]
+        file = self._files[self.resolve_voice(voice)]
         wpm = round(min(max(_DEFAULT_WPM * speed, _MIN_WPM), _MAX_WPM))
         # Text on stdin: an argument would be parsed as an option if it began with '-'.
-        cmd = [self._binary, "-v", entry.file, "-s", str(wpm), "-b", "1", "--stdin", "--stdout"]
+        cmd = [self._binary, "-v", file, "-s", str(wpm), "-b", "1", "--stdin", "--stdout"]
         return _pcm_from_wav(_run(cmd, text.encode("utf-8"), self._timeout_s))
+
+
+def _listed_voices(binary: str, options: dict[str, Any]) -> list[_EspeakVoice]:
+    listing = _run([binary, "--voices"], b"", float(options.get("timeout_s", 60.0)))
+    voices = parse_voice_listing(listing.decode("utf-8", "replace"))
+    if not voices:
+        raise EspeakError(f"{binary} --voices listed no voices")
+    return voices
+
+
+def _catalogue(voices: list[_EspeakVoice], options: dict[str, Any]) -> VoiceCatalogue:
+    """Each language spoken by the voice espeak-ng gives the highest priority (lowest number)."""
+    best: dict[str, tuple[int, str]] = {}
+    for entry in voices:
+        for lang, priority in entry.priorities.items():
+            if lang not in best or priority < best[lang][0]:
+                best[lang] = (priority, entry.voice.id)
+    automatic = {lang: voice_id for lang, (_, voice_id) in best.items()}
+    return options_catalogue((entry.voice for entry in voices), automatic, options)
 
 
 def parse_voice_listing(listing: str) -> list[_EspeakVoice]:

@@ -34,7 +34,8 @@ import logging
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ from models.tts.base import (
     SpeechAudio,
     SpeechBackend,
     Voice,
+    VoiceCatalogue,
+    declared_catalogue,
     language_tag,
     split_sentences,
 )
@@ -70,6 +73,25 @@ class KokoroError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class KokoroVoices(VoiceCatalogue):
+    """Also any `LANG:STYLE` pair of a style of the voices file and a language with a G2P."""
+
+    styles: frozenset[str] = frozenset()
+    g2p_languages: frozenset[str] = frozenset()
+
+    def resolve_voice(self, name: str) -> str:
+        return self.pair(name) or super().resolve_voice(name)
+
+    def pair(self, name: str) -> str | None:
+        """`zh:jm_kumo` (any case of the language) as a voice id, if both halves are known."""
+        lang, sep, style = name.strip().partition(":")
+        tag = language_tag(lang)
+        if sep and style in self.styles and _g2p_language(tag, self.g2p_languages) is not None:
+            return f"{tag}:{style}"
+        return None
+
+
 class KokoroTTS(SpeechBackend):
     """Voices are `LANG:STYLE`; synthesis is G2P of LANG, then one model run per <= 510 tokens."""
 
@@ -79,8 +101,7 @@ class KokoroTTS(SpeechBackend):
         styles: dict[str, np.ndarray],
         vocab: dict[str, int],
         g2p: dict[str, G2P],
-        languages: Mapping[str, str] | None = None,
-        default: str | None = None,
+        catalogue: KokoroVoices,
     ) -> None:
         self._session = session
         # exports differ: v1.0 takes `tokens` and a float speed, v1.1-zh `input_ids` and an int
@@ -90,34 +111,16 @@ class KokoroTTS(SpeechBackend):
         self._styles = styles
         self._vocab = vocab
         self._g2p = g2p  # G2P language -> phonemizer
-        automatic: dict[str, str] = {}
-        for style in styles:
-            own = _STYLE_LANGUAGES.get(style[:1])
-            if own in g2p:
-                automatic.setdefault(own, f"{own}:{style}")
-                if own.startswith("en"):
-                    automatic.setdefault("en", f"{own}:{style}")
-        configured: dict[str, str] = {}
-        for lang, style in (languages or {}).items():
-            tag = language_tag(lang)
-            if style not in styles:
-                raise ValueError(f"languages: '{lang}' -> '{style}', but there is no such style")
-            if _g2p_language(tag, g2p) is None:
-                raise ValueError(f"languages: Kokoro has no phonemizer for '{lang}'")
-            configured[tag] = f"{tag}:{style}"
-        self.language_voices = automatic | configured
-        self._voices = {
-            voice_id: _voice(voice_id) for voice_id in dict.fromkeys(self.language_voices.values())
-        }
-        if not self._voices:
-            raise ValueError("no style speaks a language here: map one in `languages`")
-        self.default_voice = self.language_voices.get("en", next(iter(self._voices)))
-        if default is not None:
-            pair = self._pair(default)
-            if pair is None:
-                raise ValueError(f"default_voice '{default}' is not LANG:STYLE of this model")
-            self._voices.setdefault(pair, _voice(pair))
-            self.default_voice = pair
+        self.catalogue = catalogue
+
+    @classmethod
+    def read_catalogue(cls, spec: ModelSpec, path: Path) -> VoiceCatalogue:
+        voices_file = _files(spec.options, path)["voices_file"]
+        if not voices_file.is_file():
+            return declared_catalogue(spec.options, lambda language, style: f"{language}:{style}")
+        with np.load(voices_file) as archive:  # its directory only: no style is read
+            styles = list(archive.files)
+        return _catalogue(styles, _g2p_languages(spec.options), spec.options)
 
     @classmethod
     def load(cls, spec: ModelSpec, path: Path) -> KokoroTTS:
@@ -128,14 +131,7 @@ class KokoroTTS(SpeechBackend):
                 "onnxruntime is not installed: pip install 'localshang[kokoro]'"
             ) from exc
         options: dict[str, Any] = spec.options
-        files = {
-            key: path / str(options.get(key, default))
-            for key, default in (
-                ("model_file", "kokoro-v1.0.int8.onnx"),
-                ("voices_file", "voices_ja.npz"),
-                ("vocab_file", "vocab.json"),
-            )
-        }
+        files = _files(options, path)
         for key, file in files.items():
             if not file.is_file():
                 raise KokoroError(f"Kokoro {key} {file} is missing (localshang models pull)")
@@ -149,21 +145,8 @@ class KokoroTTS(SpeechBackend):
             sess_options=session_options,
             providers=["CPUExecutionProvider"],
         )
-        return cls(
-            session,
-            styles,
-            vocab,
-            _phonemizers(options),
-            options.get("languages"),
-            options.get("default_voice"),
-        )
-
-    def voices(self) -> list[Voice]:
-        return list(self._voices.values())
-
-    def resolve_voice(self, name: str) -> str:
-        """Also any `LANG:STYLE` pair of a style of the voices file and a language with a G2P."""
-        return self._pair(name) or super().resolve_voice(name)
+        g2p = _phonemizers(options)
+        return cls(session, styles, vocab, g2p, _catalogue(list(styles), set(g2p), options))
 
     def synthesize(self, text: str, voice: str, speed: float = 1.0) -> SpeechAudio:
         parts = list(self.synthesize_sentences(text, voice, speed))
@@ -193,16 +176,67 @@ class KokoroTTS(SpeechBackend):
         )[0]
         return SpeechAudio(np.asarray(audio, dtype=np.float32).reshape(-1), SAMPLE_RATE)
 
-    def _pair(self, name: str) -> str | None:
-        """`zh:jm_kumo` (any case of the language) as a voice id, if both halves are known."""
-        lang, sep, style = name.strip().partition(":")
-        tag = language_tag(lang)
-        if sep and style in self._styles and _g2p_language(tag, self._g2p) is not None:
-            return f"{tag}:{style}"
-        return None
-
     def close(self) -> None:
         self._session = None
+
+
+def _files(options: Mapping[str, Any], path: Path) -> dict[str, Path]:
+    return {
+        key: path / str(options.get(key, default))
+        for key, default in (
+            ("model_file", "kokoro-v1.0.int8.onnx"),
+            ("voices_file", "voices_ja.npz"),
+            ("vocab_file", "vocab.json"),
+        )
+    }
+
+
+def _catalogue(
+    styles: list[str], g2p_languages: Collection[str], options: Mapping[str, Any]
+) -> KokoroVoices:
+    """Each style in its own language (by its name's prefix) where a G2P speaks it, under the
+    configured `languages` (language -> style) and `default_voice` (LANG:STYLE)."""
+    automatic: dict[str, str] = {}
+    for style in styles:
+        own = _STYLE_LANGUAGES.get(style[:1])
+        if own is not None and own in g2p_languages:
+            automatic.setdefault(own, f"{own}:{style}")
+            if own.startswith("en"):
+                automatic.setdefault("en", f"{own}:{style}")
+    configured: dict[str, str] = {}
+    for lang, style in (options.get("languages") or {}).items():
+        tag = language_tag(lang)
+        if style not in styles:
+            raise ValueError(f"languages: '{lang}' -> '{style}', but there is no such style")
+        if _g2p_language(tag, g2p_languages) is None:
+            raise ValueError(f"languages: Kokoro has no phonemizer for '{lang}'")
+        configured[tag] = f"{tag}:{style}"
+    language_voices = automatic | configured
+    voices = {voice_id: _voice(voice_id) for voice_id in dict.fromkeys(language_voices.values())}
+    if not voices:
+        raise ValueError("no style speaks a language here: map one in `languages`")
+    catalogue = KokoroVoices(
+        voices=(),
+        language_voices=language_voices,
+        default_voice=language_voices.get("en", next(iter(voices))),
+        styles=frozenset(styles),
+        g2p_languages=frozenset(g2p_languages),
+    )
+    default = options.get("default_voice")
+    if default is not None:
+        pair = catalogue.pair(str(default))
+        if pair is None:
+            raise ValueError(f"default_voice '{default}' is not LANG:STYLE of this model")
+        voices.setdefault(pair, _voice(pair))
+        catalogue = replace(catalogue, default_voice=pair)
+    return replace(catalogue, voices=tuple(voices.values()))
+
+
+def _g2p_languages(options: Mapping[str, Any]) -> set[str]:
+    """The languages `_phonemizers` gives a G2P, without building one: English where the
+    espeak-ng program is installed; Mandarin always (misaki is a dependency of the backend)."""
+    binary = shutil.which(str(options.get("espeak_binary", "espeak-ng")))
+    return {"zh", *(_ESPEAK_VOICES if binary is not None else ())}
 
 
 def _voice(voice_id: str) -> Voice:
@@ -210,7 +244,7 @@ def _voice(voice_id: str) -> Voice:
     return Voice(id=voice_id, languages=(lang,), gender=_GENDERS.get(style[1:2]), name=style)
 
 
-def _g2p_language(tag: str, g2p: Mapping[str, G2P]) -> str | None:
+def _g2p_language(tag: str, g2p: Collection[str]) -> str | None:
     """The G2P language that speaks `tag` (zh-hans-cn -> zh), if any."""
     while tag:
         if tag in g2p:

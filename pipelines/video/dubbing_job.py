@@ -113,8 +113,8 @@ async def check_models(model: DubbingInput, services: JobServices) -> dict[str, 
     languages = [catalogue.get(code, "languages") for code in model.languages]
     for tts_model in dict.fromkeys(tts_models.values()):
         spoken = [lang for lang in languages if tts_models[lang.code] == tts_model]
-        async with registry.use(tts_model, kind="tts") as tts:
-            check_voices(tts, tts_model, spoken, model.voices)
+        # from the model's config and files: an API node needs neither its weights nor memory
+        check_voices(await registry.voices(tts_model), tts_model, spoken, model.voices)
     return resolved
 
 

@@ -143,6 +143,8 @@ async def test_languages_list_the_chat_rating_tts_voices_and_asr_models_per_lang
         assert by_code["zu"]["asr"]["models"] == []
         # the static facts are still there
         assert (by_code["ar"]["direction"], by_code["ar"]["native"]) == ("rtl", "العربية")
+        # read from the config and the models' files: no engine was built to answer
+        assert not any(m["loaded"] for m in (await client.get("/v1/models")).json()["data"])
 
         unknown = await client.get("/v1/languages", params={"model": "no-such-model"})
         assert_error(unknown, 400, "model_not_found")
@@ -238,6 +240,7 @@ async def test_a_dubbing_language_without_a_tts_voice_is_refused_at_submission(
         named = await post_dubbing(client, clip, languages="en", voices='{"en": "robot9"}')
         assert assert_error(named, 400, "unknown_voice")["param"] == "voices"
         assert no_upload_left(client)
+        assert not any(m["loaded"] for m in (await client.get("/v1/models")).json()["data"])
         assert (await client.get("/v1/jobs")).json()["data"] == []
 
 
