@@ -133,7 +133,7 @@ class Copywriter:
                 problems = ungrounded_copy(copy, request.product)  # one retry is told of them
                 grounding_retried = bool(problems)
             if not problems:  # what is still made up after that goes, or is listed
-                copy, ungrounded = grounded_copy(copy, request.product)
+                copy, ungrounded = grounded_copy(copy, request.product, language)
                 return LanguageCopy(
                     language=language.code, ungrounded=ungrounded, **copy.model_dump()
                 )

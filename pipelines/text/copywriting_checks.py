@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from pipelines.languages import Language, script_units
+from pipelines.languages import Language, script_share, script_units
 from pipelines.quality import (
     degeneration_problems,
     language_problems,
@@ -208,11 +208,13 @@ def ungrounded_copy(copy: ProductCopy, facts: ProductFacts) -> list[str]:
     ]
 
 
-def grounded_copy(copy: ProductCopy, facts: ProductFacts) -> tuple[ProductCopy, list[Ungrounded]]:
+def grounded_copy(
+    copy: ProductCopy, facts: ProductFacts, language: Language
+) -> tuple[ProductCopy, list[Ungrounded]]:
     """The copy without the lines that state what the facts do not give, and what was found:
     a selling point, script line or description sentence is removed where enough remain (the
-    schema's minimum), an ungrounded title becomes the product's name; what has to stay is
-    reported as kept, for the merchant to check."""
+    schema's minimum), an ungrounded title becomes the product's name where that is written in
+    the copy's script; what has to stay is reported as kept, for the merchant to check."""
     sources = _sources(facts)
     found = {line: ungrounded_facts(line, sources) for _, line in _pieces(copy)}
     report: list[Ungrounded] = []
@@ -229,11 +231,14 @@ def grounded_copy(copy: ProductCopy, facts: ProductFacts) -> tuple[ProductCopy, 
 
     title = copy.title
     if found[title]:
+        renamed = script_share(facts.name, language)[0] >= 0.5
         report.extend(
-            Ungrounded(field="title", line=title, fact=f.fact, action="removed")
+            Ungrounded(
+                field="title", line=title, fact=f.fact, action="removed" if renamed else "kept"
+            )
             for f in found[title]
         )
-        title = facts.name
+        title = facts.name if renamed else title
     points = keep("selling_points", copy.selling_points, 3)
     sentences = [s.strip() for s in _SENTENCE_END.split(copy.description) if s.strip()]
     said = keep("description", sentences, 1)
