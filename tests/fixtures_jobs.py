@@ -151,6 +151,7 @@ class ScriptedChat(ChatBackend):
         prefill = prompt[end:]  # the start of the answer the pipeline wrote for the model
         self.stats["calls"].append((messages, options))
         self.stats["prefill"] = prefill
+        self.stats.setdefault("prefills", []).append(prefill)
         user = messages[-1]["content"]
         attempt = self._attempts[user]
         self._attempts[user] += 1

@@ -106,6 +106,12 @@ async def test_copywriting_in_english_and_chinese_is_valid_json_in_each_language
     for field in (zh["title"], zh["description"], *zh["selling_points"]):
         assert HAN.search(field), field
     assert not HAN.search(copies["en"]["description"])
+    # read back to a merchant who reads Chinese: the English field by field, the Chinese as is
+    english = copies["en"]["back_translation"]
+    assert HAN.search(english["title"]) and HAN.search(english["description"]), english
+    assert len(english["selling_points"]) == len(copies["en"]["selling_points"])
+    assert len(english["video_script"]) == len(copies["en"]["video_script"])
+    assert zh["back_translation"]["title"] == zh["title"]
 
 
 NARRATION = (

@@ -18,6 +18,7 @@ from pipelines.errors import OutputRejected
 from pipelines.languages import Language, load_languages
 from pipelines.llm import UNFINISHED_THINKING, chat_answer
 from pipelines.tasks import run_all
+from pipelines.text import back_translation
 from pipelines.text.copywriting_checks import (
     copy_problems,
     extract_json,
@@ -28,6 +29,7 @@ from pipelines.text.copywriting_checks import (
 )
 from pipelines.text.copywriting_schema import (
     GENERATION_SCHEMA,
+    CopyReading,
     CopywritingInput,
     CopywritingResult,
     LanguageCopy,
@@ -35,6 +37,7 @@ from pipelines.text.copywriting_schema import (
     ProductFacts,
 )
 from pipelines.text.presets import ChannelPreset, load_presets
+from pipelines.text.translate import Translator
 
 JSON_PREFILL = '{"title": "'
 
@@ -70,6 +73,7 @@ class Copywriter:
         # gets neither: chat_answer lets it think first)
         self.prefill = "" if backend.supports_json_schema else JSON_PREFILL
         self._slots = asyncio.Semaphore(max_parallel)
+        self._max_parallel = max_parallel
         self._languages = load_languages()
 
     async def write(
@@ -87,6 +91,8 @@ class Copywriter:
 
         async def one(code: str) -> None:
             copy = await self._write_language(request, preset, tone, self._languages.get(code))
+            if request.back_translate:
+                copy = await self._read_back(copy, request)
             copies[code] = copy
             if on_copy is not None:
                 await on_copy(copy)
@@ -98,6 +104,24 @@ class Copywriter:
             tone=tone,
             copies=[copies[code] for code in request.targets()],
         )
+
+    async def _read_back(self, copy: LanguageCopy, request: CopywritingInput) -> LanguageCopy:
+        """`copy` with what each of its lines says in the merchant's language."""
+        points, script = copy.selling_points, [line.voiceover for line in copy.video_script]
+        readings = await back_translation.back_translate(
+            Translator(self.backend, self.model_name, max_parallel=self._max_parallel),
+            [copy.title, *points, copy.description, *script],
+            copy.language,
+            request.merchant_language,
+            request.seed,
+        )
+        reading = CopyReading(
+            title=readings[0],
+            selling_points=readings[1 : 1 + len(points)],
+            description=readings[1 + len(points)],
+            video_script=readings[2 + len(points) :],
+        )
+        return copy.model_copy(update={"back_translation": reading})
 
     async def _write_language(
         self, request: CopywritingInput, preset: ChannelPreset, tone: str, language: Language

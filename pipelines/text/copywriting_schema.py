@@ -68,8 +68,23 @@ class Ungrounded(BaseModel):
     )
 
 
+class CopyReading(BaseModel):
+    """What a copy says in the merchant's language, field by field (null where the model gave
+    nothing readable)."""
+
+    title: str | None
+    selling_points: list[str | None]
+    description: str | None
+    video_script: list[str | None] = Field(description="each voice-over line")
+
+
 class LanguageCopy(ProductCopy):
     language: str
+    back_translation: CopyReading | None = Field(
+        None,
+        description="the copy in the request's merchant_language, for a merchant who cannot "
+        "read the copy's language; null when back_translate is false",
+    )
     ungrounded: list[Ungrounded] = Field(
         default_factory=list,
         description="facts the copy stated that no product fact gives, after one retry told of "
@@ -166,6 +181,14 @@ class CopywritingInput(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     seed: int | None = 0
     allow_unusable_languages: AllowUnusable = False
+    merchant_language: LanguageCode = Field(
+        "zh", description="the language each copy is back-translated into"
+    )
+    back_translate: bool = Field(
+        True,
+        description="give each copy's back_translation; false saves one generate call per "
+        "line and language other than merchant_language",
+    )
 
     @field_validator("target_languages", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from pipelines.text.faithfulness_schema import (
     TranslationCheckInput,
     TranslationCheckResult,
 )
+from pipelines.text.presets import load_presets
 from pipelines.text.translate import Translator
 from pipelines.text.translation_job import resolve_glossary
 from pipelines.text.translation_schema import TranslationInput, TranslationResult
@@ -75,9 +76,16 @@ class TextPipelines:
         return result.model_copy(update={"warnings": warnings})
 
     async def write_copy(self, tenant: str, request: CopywritingInput) -> CopywritingResult:
+        targets = request.targets()
+        # read back: the title, selling points, description and up to 6 voice-over lines of
+        # each language the merchant does not read
+        read = [code for code in targets if code != request.merchant_language]
+        lines = 2 + load_presets().preset(request.preset).selling_points + 6
+        back = back_translation.ATTEMPTS * lines if request.back_translate and read else 0
         self._check_work(
-            len(request.targets()) * request.max_attempts,
-            f"{len(request.targets())} languages x {request.max_attempts} attempts",
+            len(targets) * request.max_attempts + len(read) * back,
+            f"{len(targets)} languages x {request.max_attempts} attempts"
+            + (f" + {len(read)} x {back} to back-translate" if back else ""),
             "copywriting",
         )
         model_id = chat_model_id(self.services.registry, request.model)

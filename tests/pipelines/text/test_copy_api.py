@@ -54,6 +54,22 @@ SLOPPY_EN = (
 )
 
 
+# what the English copy says in Chinese, for the merchant (the back-translation calls)
+READINGS = {
+    COPY_EN["title"]: "义乌之星保温不锈钢瓶 500毫升",
+    "Keeps drinks cold": "让饮料保持冰凉",
+    "Leak-proof lid": "防漏盖",
+    "Gift-ready box": "礼品盒包装",
+    COPY_EN["description"]: "一款日常使用的双层不锈钢瓶，仅售12.99美元。",
+    "Meet your new bottle.": "认识你的新水瓶。",
+    "Cold all day.": "全天保冷。",
+}
+
+
+def _is_translation(messages: list[dict[str, Any]]) -> bool:
+    return str(messages[0]["content"]).startswith("Translate")
+
+
 def _facts_of(messages: list[dict[str, Any]]) -> str:
     return str(messages[-1]["content"])
 
@@ -66,6 +82,8 @@ async def test_copy_validates_against_the_published_schema(jobs_client: JobsClie
     stats: dict[str, Any] = {}
 
     def responder(user: str, messages: list[dict[str, Any]], attempt: int) -> str:
+        if _is_translation(messages):
+            return READINGS[user]
         return json.dumps(COPY_ZH if _language_of(messages).startswith("Chinese") else COPY_EN)
 
     async with jobs_client([scripted_spec(responder, stats=stats)]) as client:
@@ -80,6 +98,15 @@ async def test_copy_validates_against_the_published_schema(jobs_client: JobsClie
         jsonschema.validate(body, schema)
         assert [c["language"] for c in body["copies"]] == ["en", "zh"]
         assert body["copies"][1]["title"] == COPY_ZH["title"]
+        # each English line read back in Chinese; the Chinese copy is read as it is written
+        english, chinese = (copy["back_translation"] for copy in body["copies"])
+        assert english == {
+            "title": READINGS[COPY_EN["title"]],
+            "selling_points": [READINGS[point] for point in COPY_EN["selling_points"]],
+            "description": READINGS[COPY_EN["description"]],
+            "video_script": [READINGS[line["voiceover"]] for line in COPY_EN["video_script"]],
+        }
+        assert chinese["title"] == COPY_ZH["title"]
         assert (body["preset"], body["tone"]) == (
             "marketplace_listing",
             "clear, trustworthy and concrete",
@@ -88,7 +115,7 @@ async def test_copy_validates_against_the_published_schema(jobs_client: JobsClie
         for fact in ("Yiwu Star steel bottle", "USD 12.99", "black, silver", "100", "coffee hot"):
             assert fact in facts
         # without guided decoding the answer is started as JSON for the model
-        assert stats["prefill"] == JSON_PREFILL and stats["calls"][0][1].json_schema is None
+        assert stats["prefills"][0] == JSON_PREFILL and stats["calls"][0][1].json_schema is None
 
 
 async def test_sloppy_or_prose_answers_are_repaired_or_retried(jobs_client: JobsClient) -> None:

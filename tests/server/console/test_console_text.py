@@ -192,6 +192,10 @@ async def test_copywriting_shows_a_card_per_language_with_copy_buttons(tmp_path:
     english, chinese = card(fragment.text, "copy-en"), card(fragment.text, "copy-zh")
     assert COPY["English"]["title"] in english and "Leak-proof lid" in english
     assert "义乌之星不锈钢保温瓶" in chinese and "认识你的新水瓶。" in chinese
+    # the English read back beside each field; the Chinese is the merchant's own language
+    for field in ("title", "selling_points", "description", "video_script"):
+        assert f'data-reading="{field}"' in english
+    assert "data-reading" not in chinese
     for field in ("title", "points", "description", "script"):
         assert f'id="copy-zh-{field}"' in chinese
         assert f'data-copy="#copy-zh-{field}"' in chinese
