@@ -1,6 +1,7 @@
 """Every shipped server config (configs/*.yaml with a model table) runs every workflow: chat,
-embeddings, speech-to-text, speech in each language it is rated for, translation, copywriting
-and a dub in each mode, over HTTP on the config's own model table, registry and limits.
+embeddings, speech-to-text, speech in each language it is rated for, translation, copywriting,
+and a dub in each mode accepted with the config's own models; over HTTP, on the config's model
+table, registry and limits.
 
 What is absent here is stood in for by a model of the same kind, under the entry's own id,
 aliases, memory and server-side options (reasoning_parser, tool_parser), so that every name a
