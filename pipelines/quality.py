@@ -150,6 +150,10 @@ def lines_problems(lines: Sequence[str]) -> list[str]:
     return problems
 
 
+# how language_problems' reasons start, for a caller that tells them from the other problems
+WRONG_LANGUAGE = ("not written in ", "written in English, not ")
+
+
 def language_problems(
     text: str, language: Language, *, min_share: float = MIN_SCRIPT_SHARE
 ) -> list[str]:

@@ -17,6 +17,7 @@ from models.chat.base import ChatBackend
 from pipelines.errors import OutputRejected
 from pipelines.languages import Language, load_languages
 from pipelines.llm import UNFINISHED_THINKING, chat_answer
+from pipelines.quality import WRONG_LANGUAGE
 from pipelines.tasks import run_all
 from pipelines.text import back_translation
 from pipelines.text.copywriting_checks import (
@@ -38,6 +39,7 @@ from pipelines.text.copywriting_schema import (
 )
 from pipelines.text.presets import ChannelPreset, load_presets
 from pipelines.text.translate import Translator
+from pipelines.text.translation_schema import TranslationInput
 
 JSON_PREFILL = '{"title": "'
 
@@ -123,12 +125,48 @@ class Copywriter:
         )
         return copy.model_copy(update={"back_translation": reading})
 
+    async def _translated(
+        self, copy: ProductCopy, language: Language, request: CopywritingInput
+    ) -> ProductCopy | None:
+        """`copy` translated into `language` line by line, with the translation checks (numbers,
+        prices and codes kept); None if a line fails them or the result fails the copy's."""
+        points, script = copy.selling_points, copy.video_script
+        result = await Translator(
+            self.backend, self.model_name, max_parallel=self._max_parallel
+        ).translate(
+            TranslationInput(
+                text=[copy.title, *points, copy.description, *(line.voiceover for line in script)],
+                target_languages=[language.code],
+                seed=request.seed,
+                on_failure="report",
+                back_translate=False,
+            )
+        )
+        lines = [item.text for item in result.translations]
+        if any(line is None for line in lines):
+            return None
+        said = [str(line) for line in lines]
+        try:
+            translated = ProductCopy(
+                title=said[0],
+                selling_points=said[1 : 1 + len(points)],
+                description=said[1 + len(points)],
+                video_script=[
+                    line.model_copy(update={"voiceover": text})
+                    for line, text in zip(script, said[2 + len(points) :], strict=True)
+                ],
+            )
+        except ValueError:  # a line too long for the schema
+            return None
+        return None if copy_problems(translated, request.product, language) else translated
+
     async def _write_language(
         self, request: CopywritingInput, preset: ChannelPreset, tone: str, language: Language
     ) -> LanguageCopy:
         guided = self.backend.supports_json_schema
         problems: list[str] = []
         grounding_retried = False
+        stray: ProductCopy | None = None
         for attempt in range(request.max_attempts):
             messages = self._messages(request.product, preset, tone, language, problems)
             async with self._slots:
@@ -153,6 +191,8 @@ class Copywriter:
                 continue
             copy = without_repeats(copy)
             problems = copy_problems(copy, request.product, language)
+            if problems and all(p.startswith(WRONG_LANGUAGE) for p in problems):
+                stray = copy  # good copy, in another language (often the facts' own)
             if not problems and not grounding_retried and attempt + 1 < request.max_attempts:
                 problems = ungrounded_copy(copy, request.product)  # one retry is told of them
                 grounding_retried = bool(problems)
@@ -161,6 +201,15 @@ class Copywriter:
                 return LanguageCopy(
                     language=language.code, ungrounded=ungrounded, **copy.model_dump()
                 )
+        translated = await self._translated(stray, language, request) if stray else None
+        if translated is not None:
+            copy, ungrounded = grounded_copy(translated, request.product, language)
+            return LanguageCopy(
+                language=language.code,
+                ungrounded=ungrounded,
+                written="translated",
+                **copy.model_dump(),
+            )
         raise OutputRejected(
             f"The copy in {language.name} failed validation (copywriting schema and checks) "
             f"on all {request.max_attempts} attempts; last problems: {'; '.join(problems)}",

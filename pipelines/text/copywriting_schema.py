@@ -80,6 +80,12 @@ class CopyReading(BaseModel):
 
 class LanguageCopy(ProductCopy):
     language: str
+    written: Literal["written", "translated"] = Field(
+        "written",
+        description="translated: on every attempt the model wrote good copy in another language "
+        "(often the product facts' own), so that copy was translated line by line, with the "
+        "translation checks, into this language",
+    )
     back_translation: CopyReading | None = Field(
         None,
         description="the copy in the request's merchant_language, for a merchant who cannot "

@@ -164,6 +164,30 @@ async def test_copy_that_never_validates_fails_clearly_after_bounded_attempts(
         assert len(stats["calls"]) == 2
 
 
+async def test_copy_written_only_in_another_language_is_translated_line_by_line(
+    jobs_client: JobsClient,
+) -> None:
+    stats: dict[str, Any] = {}
+
+    def responder(user: str, messages: list[dict[str, Any]], attempt: int) -> str:
+        return READINGS[user] if _is_translation(messages) else json.dumps(COPY_EN)
+
+    async with jobs_client([scripted_spec(responder, stats=stats)]) as client:
+        response = await client.post(
+            "/v1/copywriting",
+            json={"product": PRODUCT, "target_languages": ["zh"], "max_attempts": 2},
+            headers=auth("shop-a"),
+        )
+    assert response.status_code == 200, response.text
+    (copy,) = response.json()["copies"]
+    # both attempts wrote good English: that copy, translated with the translation checks
+    assert copy["written"] == "translated" and copy["title"] == READINGS[COPY_EN["title"]]
+    assert copy["selling_points"] == [READINGS[point] for point in COPY_EN["selling_points"]]
+    assert "12.99" in copy["description"]
+    assert [line["visual"] for line in copy["video_script"]] == ["Bottle on a desk", "Ice cubes"]
+    assert len(stats["calls"]) == 2 + len(READINGS)
+
+
 async def test_wrong_language_and_invented_prices_are_rejected(jobs_client: JobsClient) -> None:
     invented = json.dumps({**COPY_EN, "description": "Now only $9.99, was $12.99!"})
 
