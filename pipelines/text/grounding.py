@@ -129,7 +129,13 @@ CONCEPTS: tuple[Concept, ...] = (
         rf"colou?r|{_COLOUR_NAMES}|色",
     ),
     _concept("colour name", _COLOUR_NAMES, r"colou?rs?|颜色"),
-    _concept("sizes", r"sizes|sizing|多种尺寸|多个尺寸|多尺寸|尺码|尺寸可选", r"size|尺寸|码|XL"),
+    _concept(
+        "sizes",
+        r"sizes|sizing|size options?|(?:extra[- ]large|large|medium|small|standard|mini) size|"
+        r"多种尺寸|多个尺寸|多尺寸|尺码|尺寸可选|大号|小号|中号",
+        r"size|尺寸|码|XL",
+    ),
+    _concept("opacity", r"opaque|frosted|matte|不透明|磨砂"),
     _concept(
         "origin",
         r"made in (?:the )?(?:China|USA|US|UK|EU|Japan|Germany|Italy|Korea|Vietnam|Taiwan|India|Europe)|"
