@@ -35,13 +35,15 @@ async def read_back(
     params = job_input(ctx)
     catalogue = load_languages()
     merchant = catalogue.get(params.merchant_language, "merchant_language")
-    texts = [str(line["text"]) for line in lines]
+    # one line each: the checks match a translation to its source line by line
+    texts = [" ".join(str(line["text"]).split()) for line in lines]
     sources = _sources(ctx, language, lines)
     spoken = params.source_language or (ctx.checkpoint.get("transcript") or {}).get("language")
     embedding = _embedding_model(ctx)
     registry = ctx.services.registry
     async with AsyncExitStack() as stack:
         reader: BackTranslate | None = None
+        checked: list[CheckedLine] = []
         if texts and params.back_translate and language.code == merchant.code:
             reader = back_translation.as_written  # no model: the merchant reads it as it is
         elif texts and params.back_translate and params.chat_model is not None:
@@ -56,7 +58,7 @@ async def read_back(
                 merchant_language=merchant.code,
                 seed=params.seed,
             )
-        if sources is not None and spoken is not None and embedding is not None and texts:
+        if sources and spoken and embedding and all(texts):
             embedder = await stack.enter_async_context(registry.use(embedding, kind="embedding"))
             checker = FaithfulnessChecker(
                 functools.partial(embedder.embed, input_type="query"),
@@ -75,9 +77,11 @@ async def read_back(
             async with inference_span(ctx, "chat"):
                 result = await checker.check(request, catalogue.get(spoken), language, merchant)
             checked = result.lines
-        else:
+        if len(checked) != len(texts):  # not checked against its source: read back only
+            said = [text for text in texts if text]
             async with inference_span(ctx, "chat"):
-                readings = await reader(texts) if reader is not None else [None] * len(texts)
+                read = iter(await reader(said) if reader is not None else [None] * len(said))
+            readings = [next(read) if text else None for text in texts]
             written = " ".join([*params.keywords, params.product_facts])
             checked = [
                 _unsourced(n, text, reading, written, language, params.glossary_entries)
@@ -128,16 +132,14 @@ def _sources(
 ) -> list[str] | None:
     """The speech each voiced line translates (translate mode), matched by start time; None when
     the lines were not translated from the clip's speech."""
-    script = ctx.checkpoint["scripts"][language.code]
-    written = script["report"].get("line_sources")
-    if job_input(ctx).mode != "translate" or not written:
+    written = ctx.checkpoint["scripts"][language.code]["report"].get("line_sources")
+    if job_input(ctx).mode != "translate" or not isinstance(written, dict):
         return None
-    by_start = {
-        round(float(line["start"]), 3): source
-        for line, source in zip(script["lines"], written, strict=True)
-    }
-    found = [by_start.get(round(float(line["start"]), 3)) for line in lines]
-    return None if None in found else [str(source) for source in found]
+    found = [written.get(f"{float(line['start']):.3f}") for line in lines]
+    if None in found:
+        return None
+    sources = [" ".join(str(source).split()) for source in found]
+    return sources if all(sources) else None
 
 
 def _embedding_model(ctx: JobContext) -> str | None:

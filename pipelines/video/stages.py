@@ -215,7 +215,9 @@ async def _translated_script(
         )
     report: dict[str, Any] = {"source": "translation", "attempts": sum(
         i.attempts for i in result.translations
-    ), "problems": problems, "line_sources": [text for _, _, text in slots]}  # fmt: skip
+    ), "problems": problems, "line_sources": {
+        f"{line.start:.3f}": text for line, (_, _, text) in zip(lines, slots, strict=True)
+    }}  # fmt: skip
     if problems:  # some lines are voiced unchecked: the QA verdict is at best "review"
         report |= {"source": "fallback", "fallback": "unchecked_translation"}
     return lines, report
