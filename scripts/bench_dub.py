@@ -92,7 +92,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "default",
                 JOB_TYPE,
                 {"upload_id": upload_id, "mode": args.mode, "languages": args.lang.split(","),
-                 "source_language": "en",
+                 "source_language": "en", "back_translate": not args.no_back_translate,
                  "keywords": ["steel bottle", "cold for 24 hours", "leak-proof lid", "500 ml"],
                  "product_facts": "Stainless steel, 500 ml, 300 g, double wall vacuum.",
                  **({"keywords": [], "product_facts": "USD 3.20, MOQ 100",
@@ -137,6 +137,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--lang", default="zh,en")
     parser.add_argument("--mode", choices=["script", "translate", "own"], default="script")
+    parser.add_argument(
+        "--no-back-translate",
+        action="store_true",
+        help="without reading each line back in Chinese: what the read-back costs",
+    )
     result = asyncio.run(bench(parser.parse_args()))
     print(json.dumps(result, ensure_ascii=False, indent=2))
     share = result["not_inference_share"]
