@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
 from pypinyin import lazy_pinyin
 
 from pipelines.languages import Language
@@ -31,7 +32,26 @@ MIN_MISSED_TOKENS = 3  # fewer missed in a line is one or two misheard words, no
 WORD_PAUSE_S = 0.5  # a pause up to this long between heard words is still the voice speaking
 _HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 
-Finding = tuple[Verdict, str]
+# A finding: its verdict, the check that made it (a stable key: see CHECKS), and the reason
+Finding = tuple[Verdict, str, str]
+CHECKS = {
+    "script_fallback": "the script is the fallback: the model's output failed every attempt",
+    "required_fact_missing": "a price, MOQ or SKU of the input is not in the script",
+    "line_dropped": "a line was dropped to make room for a required fact",
+    "not_back_transcribed": "no speech recognition model listened to the mix",
+    "words_missed": "too much of the script (or of a line) is not heard in the final mix",
+    "not_heard": "a line is not heard at all in the final mix",
+    "cut": "a line trimmed to fit its time lost its end",
+    "fact_not_heard": "a price, MOQ, SKU or number of a line is not heard",
+    "speech_rate": "a line is spoken too fast",
+    "silent": "the mix has no measurable loudness",
+    "clipping": "the mix's true peak is over the limit",
+    "silence": "a long silence in the mix",
+    "voice_coverage": "the voice is heard over too little of the clip",
+    "voice_buried": "the voice is too quiet against the clip's own sound in the mix",
+    "wrong_language": "the mix is heard in another language than the dub's",
+    "stream_missing": "the MP4 lacks its video or audio stream",
+}
 
 
 def tokens(spoken: str, language: str, *, by_characters: bool) -> list[str]:
@@ -149,15 +169,20 @@ def worst(verdicts: Sequence[Verdict]) -> Verdict:
 
 
 def _over(
-    what: str, value: float, most: float, limits: VideoQASettings, unit: str = ""
+    check: str, what: str, value: float, most: float, limits: VideoQASettings, unit: str = ""
 ) -> list[Finding]:
     """Review over `most`, fail over `fail_factor` times it."""
     if value > most * limits.fail_factor:
-        return [("fail", f"{what} {value:.3g}{unit} is over {limits.fail_factor:g}x the limit "
-                         f"of {most:g}{unit}")]  # fmt: skip
+        return [("fail", check, f"{what} {value:.3g}{unit} is over {limits.fail_factor:g}x the "
+                                f"limit of {most:g}{unit}")]  # fmt: skip
     if value > most:
-        return [("review", f"{what} {value:.3g}{unit} is over the limit of {most:g}{unit}")]
+        return [("review", check, f"{what} {value:.3g}{unit} is over the limit of {most:g}{unit}")]
     return []
+
+
+def _as_dicts(found: Sequence[Finding]) -> list[dict[str, str]]:
+    return [{"check": check, "verdict": verdict, "reason": reason}
+            for verdict, check, reason in found]  # fmt: skip
 
 
 def align(lines: Sequence[dict[str, Any]], words: Sequence[Sequence[Any]]) -> list[list[Any]]:
@@ -201,28 +226,33 @@ def check_line(
     trimmed = float(line.get("trimmed_s") or 0.0) > 0
     unit = "characters" if by_characters else "words"
     if not any(kept):
-        found.append(("fail", "not heard in the final audio" + (f" (heard only {_quote(heard)})"
+        found.append(("fail", "not_heard", "not heard in the final audio" + (f" (heard only {_quote(heard)})"
                                                                   if heard else "")))  # fmt: skip
     else:
         tail = ref_tokens[max(i for i, k in enumerate(kept) if k) + 1 :]
         if trimmed and len(tail) >= 2:  # one misheard last word is no proof of a cut
             joined = ("" if by_characters else " ").join(tail)
-            found.append(("review", f"cut: trimmed to fit its time, its end {_quote(joined)} "
+            found.append(("review", "cut", f"cut: trimmed to fit its time, its end {_quote(joined)} "
                                     "is not heard"))  # fmt: skip
         # judged on the words missed, not on extra ones: the clip's own speech, ducked under
         # the voice, is heard too
         missed = 1 - sum(kept) / len(kept)
         most = limits.max_cer if by_characters else limits.max_wer
         if len(kept) - sum(kept) >= MIN_MISSED_TOKENS:
-            for verdict, reason in _over(f"share of its {unit} not heard", missed, most, limits):
-                found.append((verdict, f"{reason} (heard: {_quote(heard)})"))
+            what = f"share of its {unit} not heard"
+            for verdict, check, reason in _over("words_missed", what, missed, most, limits):
+                found.append((verdict, check, f"{reason} (heard: {_quote(heard)})"))
     heard_else = [f.describe() for f in facts_in(heard, code) if f not in facts]
     for fact in missing:
         # a required fact the fitting cut is sure to be lost; one misheard may be Whisper's error
         severity: Verdict = "fail" if trimmed and fact.kind in REQUIRED_KINDS else "review"
         instead = f"; heard instead: {', '.join(heard_else)}" if heard_else else ""
         found.append(
-            (severity, f"{fact.describe()} is not heard (heard: {_quote(heard)}){instead}")
+            (
+                severity,
+                "fact_not_heard",
+                f"{fact.describe()} is not heard (heard: {_quote(heard)}){instead}",
+            )
         )
     speech_rate = None
     # over the line's voice as placed in the mix: the words heard there may be the clip's too
@@ -232,7 +262,7 @@ def check_line(
         natural = speaking_rate(language)
         rate_unit = "characters" if counts_characters(language) else "words"
         if speech_rate > natural * limits.max_speech_rate:
-            found.append(("review", f"spoken at {speech_rate:g} {rate_unit}/s, over "
+            found.append(("review", "speech_rate", f"spoken at {speech_rate:g} {rate_unit}/s, over "
                                     f"{limits.max_speech_rate:g}x the natural {natural:g}"))  # fmt: skip
     return {
         "start": line["start"],
@@ -244,8 +274,9 @@ def check_line(
         "facts": [{"fact": f.describe(), "kind": f.kind, "heard": f not in missing} for f in facts],
         "speech_rate": speech_rate,
         "trimmed_s": line.get("trimmed_s", 0.0),
-        "verdict": worst([v for v, _ in found]),
-        "reasons": [reason for _, reason in found],
+        "verdict": worst([v for v, _, _ in found]),
+        "reasons": [reason for _, _, reason in found],
+        "findings": _as_dicts(found),
     }
 
 
@@ -270,54 +301,135 @@ def voice_coverage(words: Sequence[Sequence[Any]], duration_s: float) -> float:
     return round(min(1.0, covered / duration_s), 3) if duration_s > 0 else 0.0
 
 
+VOICE_FRAME_S = 0.02
+VOICE_ACTIVE_DB = -30.0  # a frame of the voice track within this of its loudest is speech
+MAX_LAG_S = 0.1  # the mix may lag the voice track by the AAC encoder's delay
+
+
+def voice_over_background_db(mix: np.ndarray, voice: np.ndarray, rate: int) -> float | None:
+    """How far the voice stands over everything else in the final `mix` while it speaks, in dB
+    (None where the voice track is silent): what decides whether a buyer can follow it.
+
+    The mix is the voice track at one gain (the loudness normalisation is linear) plus the clip's
+    own sound: the voice's part is the mix's least-squares projection on the voice track (at
+    the lag, up to MAX_LAG_S, where they correlate best), the rest is the background (and the
+    coding noise, which caps the figure for a clean voice).
+    """
+    n = min(len(mix), len(voice))
+    frame = max(1, round(VOICE_FRAME_S * rate))
+    frames = n // frame
+    if frames == 0:
+        return None
+    mix, voice = (
+        mix[: frames * frame].astype(np.float64),
+        voice[: frames * frame].astype(np.float64),
+    )
+    size = 1 << int(2 * n - 1).bit_length()
+    correlation = np.fft.irfft(np.fft.rfft(mix, size) * np.conj(np.fft.rfft(voice, size)), size)
+    most = round(MAX_LAG_S * rate)
+    lags = np.r_[0 : most + 1, -most:0]
+    lag = int(lags[np.argmax(correlation[lags])])
+    voice = np.roll(voice, lag)  # the mix at t holds the voice track at t - lag
+    energy = (voice.reshape(frames, frame) ** 2).mean(axis=1)
+    active = np.repeat(energy > energy.max() * 10 ** (VOICE_ACTIVE_DB / 10), frame)
+    if energy.max() <= 0 or not active.any():
+        return None
+    m, v = mix[active], voice[active]
+    gain = float(m @ v) / float(v @ v)
+    rest = float(((m - gain * v) ** 2).sum())
+    spoken = float(((gain * v) ** 2).sum())
+    return round(10 * math.log10(max(spoken, 1e-12) / max(rest, 1e-12)), 1)
+
+
 def judge(
     report: dict[str, Any], limits: VideoQASettings, *, by_characters: bool
 ) -> tuple[Verdict, list[str]]:
     """The verdict on one dubbed language's QA `report`, and the reasons for anything short of
-    pass. `by_characters`: judge the back-transcription by characters (zh, ja...), not words.
+    pass (see findings)."""
+    found = findings(report, limits, by_characters=by_characters)
+    return worst([f["verdict"] for f in found]), [f["reason"] for f in found]
+
+
+def findings(
+    report: dict[str, Any], limits: VideoQASettings, *, by_characters: bool
+) -> list[dict[str, Any]]:
+    """What one dubbed language's QA `report` falls short in: each finding's check (a key of
+    CHECKS), verdict and reason; a line's also its number. `by_characters`: judge the
+    back-transcription by characters (zh, ja...), not words.
 
     Evidence is what the buyer gets: the final mix as heard (pooled and line by line), the facts
-    of the input in the script, its peaks, silences and voice coverage, and its streams. Drift,
-    duration and loudness are values the pipeline forced: reported, never a reason."""
+    of the input in the script, its language, peaks, silences, voice coverage and the voice's
+    level over the clip's sound, and its streams. Drift, duration and loudness are values the
+    pipeline forced: reported, never a reason."""
     found: list[Finding] = []
     if report.get("script_source") == "fallback":
-        found.append(("review", f"the script is a fallback ({report.get('script_fallback')}): "
-                                "the model's output failed the checks on every attempt"))  # fmt: skip
+        found.append(("review", "script_fallback",
+                      f"the script is a fallback ({report.get('script_fallback')}): "
+                      "the model's output failed the checks on every attempt"))  # fmt: skip
     for fact in report.get("required_facts", []):
         if not fact["in_script"]:
-            found.append(("fail", f"the script never says the {fact['fact']} given in the input"))
+            found.append(("fail", "required_fact_missing",
+                          f"the script never says the {fact['fact']} given in the input"))  # fmt: skip
     for dropped in report.get("dropped_lines", []):
-        found.append(("review", f"the line {_quote(dropped['text'])} was dropped to make room for "
-                                "a line with a price, MOQ or SKU"))  # fmt: skip
+        found.append(("review", "line_dropped",
+                      f"the line {_quote(dropped['text'])} was dropped to make room for "
+                      "a line with a price, MOQ or SKU"))  # fmt: skip
     back = report.get("back_transcription") or {}
     unit = "characters" if by_characters else "words"
     if back.get("text") is None:
-        found.append(("review", "the voice was not back-transcribed (no speech recognition model)"))
+        found.append(("review", "not_back_transcribed",
+                      "the voice was not back-transcribed (no speech recognition model)"))  # fmt: skip
     elif back.get(f"{unit}_missed") is not None:
         most = limits.max_cer if by_characters else limits.max_wer
         what = f"share of the script's {unit} not heard"
-        found += _over(what, float(back[f"{unit}_missed"]), most, limits)
+        found += _over("words_missed", what, float(back[f"{unit}_missed"]), most, limits)
+    heard_as = report.get("heard_language") or {}
+    if (
+        heard_as.get("code") not in (None, heard_as.get("expected"))
+        and heard_as["probability"] >= limits.min_language_probability
+    ):
+        found.append(("fail", "wrong_language",
+                      f"the mix is heard as {heard_as['code']} (probability "
+                      f"{heard_as['probability']:.2f}), not {heard_as['expected']}"))  # fmt: skip
     loudness = report.get("loudness_lufs")
     if loudness is None or not math.isfinite(loudness) or loudness <= SILENT_LUFS:
-        found.append(("fail", "the dubbed audio has no measurable loudness (silent?)"))
+        found.append(("fail", "silent", "the dubbed audio has no measurable loudness (silent?)"))
     peak = report.get("true_peak_dbtp")
     if peak is not None and peak > limits.max_true_peak_dbtp:
-        found.append(("fail" if peak > 0 else "review",
+        found.append(("fail" if peak > 0 else "review", "clipping",
                       f"true peak {peak:g} dBTP is over {limits.max_true_peak_dbtp:g} dBTP: "
                       "the mix may clip"))  # fmt: skip
     longest = report.get("longest_silence_s")
     if longest is not None and longest > limits.max_silence_s:
-        found.append(("review", f"{longest:.1f} s of silence, over the limit of "
-                                f"{limits.max_silence_s:g} s"))  # fmt: skip
+        found.append(("review", "silence", f"{longest:.1f} s of silence, over the limit of "
+                                           f"{limits.max_silence_s:g} s"))  # fmt: skip
     coverage = report.get("voice_coverage")  # None when nothing listened
     if coverage is not None and coverage < limits.min_voice_coverage:
-        found.append(("review", f"the voice is heard over {coverage:.0%} of the clip, under "
-                                f"{limits.min_voice_coverage:.0%}"))  # fmt: skip
-    for number, line in enumerate(report.get("line_checks", []), 1):
-        found += [(line["verdict"], f"line {number} ({_quote(line['text'], 30)}): {reason}")
-                  for reason in line["reasons"]]  # fmt: skip
+        found.append(("review", "voice_coverage",
+                      f"the voice is heard over {coverage:.0%} of the clip, under "
+                      f"{limits.min_voice_coverage:.0%}"))  # fmt: skip
+    over = report.get("voice_over_background_db")  # None without a voice track to compare
+    if over is not None and over < limits.min_voice_over_background_db:
+        found.append(("review", "voice_buried",
+                      f"the voice is {over:.1f} dB over the clip's own sound, under the "
+                      f"{limits.min_voice_over_background_db:g} dB a listener needs"))  # fmt: skip
     streams = report.get("streams") or {}
     missing = [kind for kind in ("video", "audio") if kind not in streams]
-    if missing:
-        found.append(("fail", f"the dubbed MP4 has no {' or '.join(missing)} stream"))
-    return worst([v for v, _ in found]), [reason for _, reason in found]
+    unplayable: list[Finding] = [
+        ("fail", "stream_missing", f"the dubbed MP4 has no {' or '.join(missing)} stream")
+    ] if missing else []  # fmt: skip
+    lines = [
+        {**finding, "line": number,
+         "reason": f"line {number} ({_quote(line['text'], 30)}): {finding['reason']}"}
+        for number, line in enumerate(report.get("line_checks", []), 1)
+        for finding in line.get("findings", [])
+    ]  # fmt: skip
+    # what each line says, read back against its source or the input (pipelines.video.readback):
+    # its checks are the translation checks' codes (polarity_flip, fact_invented, leftover...)
+    lines += [
+        {"check": finding["code"], "verdict": finding["verdict"], "line": number,
+         "reason": f"line {number} ({_quote(entry['text'], 30)}): {finding['message']}"}
+        for number, entry in enumerate(report.get("read_back", []), 1)
+        for finding in entry["findings"]
+    ]  # fmt: skip
+    return _as_dicts(found) + lines + _as_dicts(unplayable)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.asr import TranscriptionBackend
 from pipelines.errors import OutputRejected
 from pipelines.languages import Language, load_languages
 from pipelines.platform.jobs.context import JobContext
-from pipelines.video.audio import listen, read_wav
+from pipelines.video.audio import ASR_RATE, listen, read_wav
 from pipelines.video.dubbing_input import DubbingInput
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
 from pipelines.video.parent import SOURCE_ARTIFACT
@@ -24,20 +27,24 @@ from pipelines.video.qa import (
     check_line,
     error_rates,
     facts_in_script,
-    judge,
+    findings,
     line_report,
     voice_coverage,
+    voice_over_background_db,
     worst,
 )
+from pipelines.video.readback import read_back
 from pipelines.video.script import clean_for_tts
+from pipelines.video.settings import VideoQASettings
 from pipelines.video.spoken import required_facts
 from pipelines.video.stage_kit import (
+    inference_span,
     job_ffmpeg,
     job_input,
     job_media,
     timed,
     timings,
-    transcribe_pcm,
+    transcribe_with,
 )
 
 log = logging.getLogger(__name__)
@@ -145,34 +152,89 @@ async def _publish(ctx: JobContext, files: dict[str, Path | str], published: lis
 
 
 async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) -> dict[str, Any]:
-    """What the buyer gets in `code`: the final MP4's audio (voice over the clip's sound) heard
-    once by Whisper and a meter, line by line, against what was meant to be said."""
+    """What the buyer gets in `code` (see assess_final_mix), with what the job knows beside it."""
     params = job_input(ctx)
-    language = load_languages().get(code)
     voice = ctx.checkpoint["voices"][code]
-    output = ff.path(f"{code}.mp4")
-    probed = await asyncio.to_thread(ff.probe_json, output)
+    script = ctx.checkpoint["scripts"][code]["report"]
+    wanted = required_facts(
+        " ".join([*params.keywords, params.product_facts]), _input_language(params)
+    )
+    language = load_languages().get(code)
+    known = {
+        "script_source": script["source"],
+        "script_fallback": script.get("fallback"),
+        "source_has_speech": _source_has_speech(ctx),
+        "required_facts": facts_in_script(wanted, voice["lines"], code),
+        "dropped_lines": voice.get("dropped", []),
+        **line_report(voice["lines"]),
+        "duration_input_s": round(info.duration_s, 3),
+        "loudness_target_lufs": params.loudness_lufs,
+        "subtitles": "burned-in and soft" if params.burn_in_subtitles else "soft",
+        # each line in the merchant's language, and what it says checked against its source
+        "read_back": await read_back(ctx, language, voice["lines"]),
+    }
+    listening: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext(None)
+    timing: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+    if params.asr_model:
+        listening = ctx.services.registry.use(params.asr_model, kind="asr")
+        timing = inference_span(ctx, "asr")
+    async with listening as asr, timing:
+        return await asyncio.to_thread(
+            assess_final_mix,
+            ff,
+            ff.path(f"{code}.mp4"),
+            ff.path(voice["wav"]),
+            voice["lines"],
+            language,
+            ctx.services.settings.video.qa,
+            asr,
+            known,
+        )
+
+
+def assess_final_mix(
+    ff: FFmpeg,
+    output: Path,
+    voice_wav: Path | None,
+    lines: Sequence[dict[str, Any]],
+    language: Language,
+    limits: VideoQASettings,
+    asr: TranscriptionBackend | None,
+    known: dict[str, Any],
+) -> dict[str, Any]:
+    """The QA report and verdict of one dubbed language, on what the buyer gets: the final MP4's
+    audio (voice over the clip's sound) decoded once, heard by a meter (loudness, true peak,
+    silences), by Whisper once with word times (line by line, against what was meant to be
+    said) and once for its language, and compared with the voice track (`voice_wav`, the
+    voice alone on the clip's timeline: how far it stands over the clip's own sound).
+
+    `lines`: the voiced lines (start, end, text as the fitting left it, trimmed_s); `asr`:
+    None when no speech recognition model listens; `known`: what the job knows beside the mix
+    (script_source, required_facts, dropped_lines...), judged with it. Blocking.
+    """
+    code = language.code
+    probed = ff.probe_json(output)
     kinds = {s.get("codec_type"): s.get("codec_name") for s in probed.get("streams", [])}
     out_duration = float(probed.get("format", {}).get("duration", 0.0))
     wav16 = ff.path(f"qa_{code}.wav")
-    heard = await asyncio.to_thread(listen, ff, output, wav16, out_duration)
+    heard = listen(ff, output, wav16, out_duration)
     # what was spoken: each line as the fitting ladder left it (shortened), not as written
-    script_text = " ".join(clean_for_tts(line["text"]) for line in voice["lines"])
+    script_text = " ".join(clean_for_tts(line["text"]) for line in lines)
     back: dict[str, Any] = {
         "of": "final mix", "reference": script_text, "text": None, "wer": None, "cer": None,
         "words_missed": None, "characters_missed": None,
     }  # fmt: skip
     by_characters = language.script in CER_SCRIPTS
-    limits = ctx.services.settings.video.qa
     words: list[list[Any]] = []
     line_checks: list[dict[str, Any]] = []
-    if params.asr_model:
-        pcm, _ = read_wav(wav16)
-        words = await _heard_words(ctx, pcm, language)
-        by_line = align(voice["lines"], words)
+    heard_language = None
+    pcm, _ = read_wav(wav16)
+    if asr is not None:
+        words = _heard_words(asr, pcm, language)
+        by_line = align(lines, words)
         line_checks = [
             check_line(line, line_words, language, limits, by_characters=by_characters)
-            for line, line_words in zip(voice["lines"], by_line, strict=True)
+            for line, line_words in zip(lines, by_line, strict=True)
         ]
         # judged on the words heard while the lines play: between them, the clip's own ducked
         # speech may be heard, which is no error of the voice (it is shown apart)
@@ -183,57 +245,77 @@ async def _qa_language(ctx: JobContext, ff: FFmpeg, info: MediaInfo, code: str) 
             "between_lines": "".join(str(w[2]) for w in words if id(w) not in aligned).strip(),
             **error_rates(script_text, voiced, code),
         }
+        heard_language = _heard_language(asr, pcm, language)
     wav16.unlink(missing_ok=True)
-    diff_ms = (out_duration - info.duration_s) * 1000
-    script = ctx.checkpoint["scripts"][code]["report"]
-    wanted = required_facts(
-        " ".join([*params.keywords, params.product_facts]), _input_language(params)
-    )
+    over_background = None
+    if voice_wav is not None:
+        voice16 = ff.path(f"qa_{code}.voice.wav")
+        ff.run(
+            [*ff.input(voice_wav), "-ac", "1", "-ar", str(ASR_RATE), "-c:a", "pcm_s16le",
+             str(voice16)],
+            what="resample the voice track",
+        )  # fmt: skip
+        over_background = voice_over_background_db(pcm, read_wav(voice16)[0], ASR_RATE)
+        voice16.unlink(missing_ok=True)
+    diff_ms = (out_duration - float(known.get("duration_input_s", out_duration))) * 1000
     longest = max((end - start for start, end in heard.silences), default=0.0)
     report = {
         "language": code,
-        "script_source": script["source"],
-        "script_fallback": script.get("fallback"),
-        "source_has_speech": _source_has_speech(ctx),
+        **known,
         "back_transcription": back,
         "line_checks": line_checks,
-        "required_facts": facts_in_script(wanted, voice["lines"], code),
-        "dropped_lines": voice.get("dropped", []),
-        "voice_coverage": voice_coverage(words, out_duration) if params.asr_model else None,
+        "heard_language": heard_language,
+        "voice_coverage": voice_coverage(words, out_duration) if asr is not None else None,
+        "voice_over_background_db": over_background,
         "silences": heard.silences,
         "longest_silence_s": round(longest, 3),
-        **line_report(voice["lines"]),
-        "duration_input_s": round(info.duration_s, 3),
         "duration_output_s": round(out_duration, 3),
         "duration_diff_ms": round(diff_ms, 1),
         "duration_ok": abs(diff_ms) <= limits.max_duration_diff_s * 1000,
         "loudness_lufs": heard.loudness_lufs,
-        "loudness_target_lufs": params.loudness_lufs,
         "true_peak_dbtp": heard.true_peak_dbtp,
         "streams": kinds,
-        "subtitles": "burned-in and soft" if params.burn_in_subtitles else "soft",
     }
-    verdict, reasons = judge(report, limits, by_characters=by_characters)
-    return {"verdict": verdict, "reasons": reasons, **report}
+    found = findings(report, limits, by_characters=by_characters)
+    return {
+        "verdict": worst([f["verdict"] for f in found]),
+        "reasons": [f["reason"] for f in found],
+        "findings": found,
+        **report,
+    }
 
 
-async def _heard_words(ctx: JobContext, pcm: np.ndarray, language: Language) -> list[list[Any]]:
+def _heard_words(asr: TranscriptionBackend, pcm: np.ndarray, language: Language) -> list[list[Any]]:
     """[start, end, text] of each word Whisper hears in the final mix (greedy, once: the check
     must not cost more than the dub it checks). A segment without word times counts as one
     word; so do all of them where faster-whisper's word alignment breaks on an empty alignment
     (IndexError in find_alignment, SYSTRAN/faster-whisper#1460): coarser, but nothing unheard."""
     try:
-        heard = await transcribe_pcm(ctx, pcm, language, words=True, beam_size=1, vad=False)
+        heard = transcribe_with(asr, pcm, language, words=True, beam_size=1, vad=False)
     except IndexError:
-        log.warning(
-            "job %s: word times failed on the %s mix; by segments", ctx.job_id, language.code
-        )
-        heard = await transcribe_pcm(ctx, pcm, language, words=False, beam_size=1, vad=False)
+        log.warning("word times failed on the %s mix; by segments", language.code)
+        heard = transcribe_with(asr, pcm, language, words=False, beam_size=1, vad=False)
     return [
         word
         for segment in heard["segments"]
         for word in segment["words"] or [[segment["start"], segment["end"], f" {segment['text']}"]]
     ]
+
+
+def _heard_language(
+    asr: TranscriptionBackend, pcm: np.ndarray, language: Language
+) -> dict[str, Any] | None:
+    """The language Whisper hears in the mix's first 30 s, unprompted (detection only: nothing
+    is decoded), beside the dub's; None where the model knows one language or not the dub's."""
+    expected = language.whisper_code or language.code
+    if len(asr.languages) < 2 or not language.whisper or expected not in asr.languages:
+        return None
+    heard = asr.stream(pcm, language=None)
+    return {
+        "code": heard.language,
+        "probability": round(heard.language_probability, 3),
+        "expected": expected,
+    }
 
 
 def _input_language(params: DubbingInput) -> str:

@@ -34,6 +34,18 @@ class VideoQASettings(BaseModel):
     min_voice_coverage: float = Field(
         0.25, ge=0, le=1, description="share of the clip during which the voice is heard"
     )
+    min_voice_over_background_db: float = Field(
+        6.0,
+        description="the voice's level over the clip's own sound in the final mix, while it "
+        "speaks (dB); under it the voice is buried",
+    )
+    min_language_probability: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Whisper hearing another language than the dub's with at least this "
+        "probability fails it",
+    )
     fail_factor: float = Field(2.0, ge=1.0, description="this many times a limit fails")
 
 

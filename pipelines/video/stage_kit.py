@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from models.asr import TranscriptionBackend
 from pipelines.coverage import result_warnings
 from pipelines.languages import Language, load_languages
 from pipelines.platform.jobs.context import JobContext
@@ -152,23 +153,33 @@ async def transcribe_pcm(
     QA passes vad=False: it must hear all of the dubbed voice, which VAD may clip.
     """
     params = job_input(ctx)
-    code = (language.whisper_code or language.code) if language and language.whisper else None
-    prompt = WHISPER_PROMPTS.get(language.code) if language else None
     assert params.asr_model is not None
     async with (
         ctx.services.registry.use(params.asr_model, kind="asr") as asr,
         inference_span(ctx, "asr"),
     ):
-        result = await asyncio.to_thread(
-            asr.transcribe,
-            pcm,
-            language=code,
-            prompt=prompt,
-            word_timestamps=words,
-            beam_size=beam_size,
-            vad_filter=vad,
+        return await asyncio.to_thread(
+            transcribe_with, asr, pcm, language, words=words, beam_size=beam_size, vad=vad
         )
-    segments = [
+
+
+def transcribe_with(
+    asr: TranscriptionBackend,
+    pcm: np.ndarray,
+    language: Language | None,
+    *,
+    words: bool,
+    beam_size: int | None = None,
+    vad: bool = True,
+) -> dict[str, Any]:
+    """transcribe_pcm on a Whisper already lent (blocking)."""
+    code = (language.whisper_code or language.code) if language and language.whisper else None
+    prompt = WHISPER_PROMPTS.get(language.code) if language else None
+    result = asr.transcribe(
+        pcm, language=code, prompt=prompt, word_timestamps=words, beam_size=beam_size,
+        vad_filter=vad,
+    )  # fmt: skip
+    segments: list[dict[str, Any]] = [
         {
             "start": s.start,
             "end": s.end,
