@@ -9,7 +9,8 @@ line survive into what the merchant reads), one generate call per line and attem
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 from pipelines.text.translate import Translator
 from pipelines.text.translation_schema import TranslationInput, TranslationItem, TranslationResult
@@ -44,6 +45,19 @@ async def back_translate(
     )
     result = await translator.translate(request)
     return [_reading(item) for item in result.translations]
+
+
+def reader(
+    translator: Translator, language: str, merchant_language: str, seed: int | None
+) -> Callable[[Sequence[str]], Awaitable[list[str | None]]]:
+    """What reads lines written in `language` back in `merchant_language`, with `translator`."""
+    return functools.partial(
+        back_translate,
+        translator,
+        language=language,
+        merchant_language=merchant_language,
+        seed=seed,
+    )
 
 
 async def as_written(lines: Sequence[str]) -> list[str | None]:

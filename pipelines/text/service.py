@@ -146,15 +146,12 @@ class TextPipelines:
                 backend = await stack.enter_async_context(
                     self.services.registry.use(model_id, kind="chat")
                 )
-                translator = Translator(
-                    backend, model_id, max_parallel=self.services.jobs.max_parallel_generations
-                )
-                reader = functools.partial(
-                    back_translation.back_translate,
-                    translator,
-                    language=target.code,
-                    merchant_language=merchant.code,
-                    seed=request.seed,
+                parallel = self.services.jobs.max_parallel_generations
+                reader = back_translation.reader(
+                    Translator(backend, model_id, max_parallel=parallel),
+                    target.code,
+                    merchant.code,
+                    request.seed,
                 )
             checker = FaithfulnessChecker(
                 functools.partial(embedder.embed, input_type="query"),

@@ -48,15 +48,12 @@ async def read_back(
             reader = back_translation.as_written  # no model: the merchant reads it as it is
         elif texts and params.back_translate and params.chat_model is not None:
             chat = await stack.enter_async_context(registry.use(params.chat_model, kind="chat"))
-            translator = Translator(
-                chat, params.chat_model, max_parallel=ctx.services.jobs.max_parallel_generations
-            )
-            reader = functools.partial(
-                back_translation.back_translate,
-                translator,
-                language=language.code,
-                merchant_language=merchant.code,
-                seed=params.seed,
+            parallel = ctx.services.jobs.max_parallel_generations
+            reader = back_translation.reader(
+                Translator(chat, params.chat_model, max_parallel=parallel),
+                language.code,
+                merchant.code,
+                params.seed,
             )
         if sources and spoken and embedding and all(texts):
             embedder = await stack.enter_async_context(registry.use(embedding, kind="embedding"))
