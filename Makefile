@@ -26,7 +26,7 @@ test-cluster: install
 
 system:
 	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk chromium \
+	$(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng fonts-noto-cjk fonts-noto-core chromium \
 		postgresql redis-server qemu-user
 
 # torch first, pinned to the CPU build: a bare `torch` requirement would pull several GB of CUDA.
