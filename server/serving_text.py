@@ -229,7 +229,7 @@ class TextService(ModelService[ChatBackend]):
         choices: list[Choice],
         chunks: _ChunkBuilder,
         include_usage: bool,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[str | bytes]:
         async with lease:
             started: set[int] = set()
             try:
@@ -241,7 +241,7 @@ class TextService(ModelService[ChatBackend]):
                         started.add(choice.index)
                         if (first := chunks.first(choice)) is not None:
                             yield sse.event(first)
-                    yield sse.event(chunks.delta(choice, reasoning, content))
+                    yield chunks.delta(choice, reasoning, content)
                 if include_usage:
                     yield sse.event(chunks.usage(usage_of(choices)))
             except APIError as exc:
@@ -259,23 +259,50 @@ async def _drain(stream: AsyncIterator[Any]) -> None:
 
 
 class _ChunkBuilder(ABC):
-    """Shapes the SSE chunks of one API family (chat or legacy completions)."""
+    """Shapes the SSE chunks of one API family (chat or legacy completions).
+
+    A delta of plain text (no tool calls, no logprobs), the chunk sent for nearly every token,
+    is framed from `_plain`: the schema's chunk dumped once per stream, so its fields, their
+    order and their nulls stay the schema's, and each token costs a dict copy and one orjson
+    call instead of three pydantic models."""
 
     def __init__(self, chunk_id: str, created: int, model: str) -> None:
         self.chunk_id, self.created, self.model = chunk_id, created, model
+        self._plain = self._chunk([self._plain_choice()]).model_dump()
 
     def first(self, choice: Choice) -> BaseModel | None:
         return None
 
-    @abstractmethod
-    def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel: ...
+    def delta(self, choice: Choice, reasoning: str, content: str) -> str | bytes:
+        """The SSE event of one delta of `choice`."""
+        if choice.tools is None and choice.logprobs is None:
+            entry = self._plain["choices"][0]
+            fields = self._plain_fields(entry, reasoning, content)
+            # finish_reason is set by the delta that ended the choice, the last one yielded
+            fields |= {"index": choice.index, "finish_reason": choice.finish_reason}
+            return sse.frame(self._plain | {"choices": [entry | fields]})
+        return sse.event(self._delta(choice, reasoning, content))
+
+    def usage(self, usage: Usage) -> BaseModel:
+        return self._chunk([], usage)
 
     @abstractmethod
-    def usage(self, usage: Usage) -> BaseModel: ...
+    def _chunk(self, choices: list[Any], usage: Usage | None = None) -> BaseModel: ...
+
+    @abstractmethod
+    def _plain_choice(self) -> BaseModel:
+        """A chunk choice of plain text, as the schema builds it."""
+
+    @abstractmethod
+    def _plain_fields(self, entry: dict[str, Any], reasoning: str, content: str) -> dict[str, Any]:
+        """What a plain-text delta changes in `entry` (`_plain_choice` dumped)."""
+
+    @abstractmethod
+    def _delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel: ...
 
 
 class _ChatChunks(_ChunkBuilder):
-    def _chunk(self, choices: list[ChatChunkChoice], usage: Usage | None = None) -> BaseModel:
+    def _chunk(self, choices: list[Any], usage: Usage | None = None) -> BaseModel:
         return ChatCompletionChunk(
             id=self.chunk_id, created=self.created, model=self.model, choices=choices, usage=usage
         )
@@ -284,25 +311,30 @@ class _ChatChunks(_ChunkBuilder):
         delta = ChatDelta(role="assistant", content="")
         return self._chunk([ChatChunkChoice(index=choice.index, delta=delta)])
 
-    def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
+    def _plain_choice(self) -> BaseModel:
+        return ChatChunkChoice(index=0, delta=ChatDelta())
+
+    def _plain_fields(self, entry: dict[str, Any], reasoning: str, content: str) -> dict[str, Any]:
+        delta = {"content": content or None, "reasoning_content": reasoning or None}
+        return {"delta": entry["delta"] | delta}
+
+    def _delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
         delta = ChatDelta(
             content=content or None,
             reasoning_content=reasoning or None,
             tool_calls=choice.tools.take() if choice.tools is not None else None,
         )
-        # finish_reason is set by the delta that ended the choice, the last one yielded for it
-        finish = choice.finish_reason
         logprobs = None if choice.logprobs is None else choice.logprobs.chat(unsent=True)
         return self._chunk(
             [
                 ChatChunkChoice(
-                    index=choice.index, delta=delta, finish_reason=finish, logprobs=logprobs
+                    index=choice.index,
+                    delta=delta,
+                    finish_reason=choice.finish_reason,
+                    logprobs=logprobs,
                 )
             ]
         )
-
-    def usage(self, usage: Usage) -> BaseModel:
-        return self._chunk([], usage)
 
 
 class _CompletionChunks(_ChunkBuilder):
@@ -310,7 +342,7 @@ class _CompletionChunks(_ChunkBuilder):
         super().__init__(chunk_id, created, model)
         self.echo = echo
 
-    def _chunk(self, choices: list[CompletionChoice], usage: Usage | None = None) -> BaseModel:
+    def _chunk(self, choices: list[Any], usage: Usage | None = None) -> BaseModel:
         return Completion(
             id=self.chunk_id, created=self.created, model=self.model, choices=choices, usage=usage
         )
@@ -322,16 +354,21 @@ class _CompletionChunks(_ChunkBuilder):
             [CompletionChoice(index=choice.index, text=choice.prompt, finish_reason=None)]
         )
 
-    def delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
-        finish = choice.finish_reason
+    def _plain_choice(self) -> BaseModel:
+        return CompletionChoice(index=0, text="", finish_reason=None)
+
+    def _plain_fields(self, entry: dict[str, Any], reasoning: str, content: str) -> dict[str, Any]:
+        return {"text": content}
+
+    def _delta(self, choice: Choice, reasoning: str, content: str) -> BaseModel:
         logprobs = None if choice.logprobs is None else choice.logprobs.completion(unsent=True)
         return self._chunk(
             [
                 CompletionChoice(
-                    index=choice.index, text=content, finish_reason=finish, logprobs=logprobs
+                    index=choice.index,
+                    text=content,
+                    finish_reason=choice.finish_reason,
+                    logprobs=logprobs,
                 )
             ]
         )
-
-    def usage(self, usage: Usage) -> BaseModel:
-        return self._chunk([], usage)

@@ -59,6 +59,18 @@ async def generate(
     backend: ChatBackend, choices: list[Choice]
 ) -> AsyncIterator[tuple[Choice, str, str]]:
     """Run all choices concurrently; yield (choice, reasoning delta, content delta) as they come."""
+    if len(choices) == 1:  # the usual request: its stream read directly, no task or queue
+        choice = choices[0]
+        stream = backend.generate(choice.prompt, choice.options)
+        try:
+            async for delta in stream:
+                if (step := _take(choice, delta)) is not None:
+                    yield step
+        except RequestRejected as exc:
+            raise _rejected(exc) from exc
+        finally:
+            await stream.aclose()
+        return
     queue: asyncio.Queue[tuple[Choice, TextDelta] | BaseException | None] = asyncio.Queue()
 
     async def pump(choice: Choice) -> None:
@@ -86,29 +98,40 @@ async def generate(
                 if item is None:
                     running -= 1
                 elif isinstance(item, RequestRejected):
-                    raise APIError(400, f"The model refused the request: {item}") from item
+                    raise _rejected(item) from item
                 elif isinstance(item, BaseException):
                     raise item
                 else:
                     choice, delta = item
                     if choice.index in merged:
-                        delta = _merge(merged[choice.index][1], delta)
+                        delta = merged[choice.index][1].then(delta)
                     merged[choice.index] = (choice, delta)
             for choice, delta in merged.values():
-                reasoning, content = _split(choice, delta)
-                choice.completion_tokens = delta.completion_tokens
-                if choice.logprobs is not None:
-                    choice.logprobs.add(delta.logprobs)
-                choice.finish_reason = delta.finish_reason or choice.finish_reason
-                calls = choice.tools is not None and choice.tools.has_unsent
-                if choice.tools is not None:
-                    choice.finish_reason = choice.tools.finish_reason(choice.finish_reason)
-                if reasoning or content or calls or delta.finish_reason:
-                    yield choice, reasoning, content
+                if (step := _take(choice, delta)) is not None:
+                    yield step
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _take(choice: Choice, delta: TextDelta) -> tuple[Choice, str, str] | None:
+    """Apply `delta` to its choice; what to send of it (None when there is nothing to send)."""
+    reasoning, content = _split(choice, delta)
+    choice.completion_tokens = delta.completion_tokens
+    if choice.logprobs is not None:
+        choice.logprobs.add(delta.logprobs)
+    choice.finish_reason = delta.finish_reason or choice.finish_reason
+    calls = choice.tools is not None and choice.tools.has_unsent
+    if choice.tools is not None:
+        choice.finish_reason = choice.tools.finish_reason(choice.finish_reason)
+    if reasoning or content or calls or delta.finish_reason:
+        return choice, reasoning, content
+    return None
+
+
+def _rejected(exc: RequestRejected) -> APIError:
+    return APIError(400, f"The model refused the request: {exc}")
 
 
 def usage_of(choices: Sequence[Choice]) -> Usage:
@@ -138,12 +161,3 @@ def _split(choice: Choice, delta: TextDelta) -> tuple[str, str]:
     choice.reasoning += reasoning
     choice.text += content
     return reasoning, content
-
-
-def _merge(earlier: TextDelta, later: TextDelta) -> TextDelta:
-    return TextDelta(
-        earlier.text + later.text,
-        later.completion_tokens,
-        later.finish_reason,
-        earlier.logprobs + later.logprobs,
-    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Mapping
+from typing import Any
 
+import orjson
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -23,5 +25,12 @@ def event(model: BaseModel, name: str | None = None, exclude_none: bool = False)
     return f"event: {name}\n{line}" if name else line
 
 
-def event_stream(events: AsyncIterable[str]) -> StreamingResponse:
+def frame(payload: Mapping[str, Any]) -> bytes:
+    """One unnamed event carrying `payload` (plain JSON values) as JSON, for the per-token hot
+    path: orjson writes the same compact UTF-8 JSON as pydantic's model_dump_json, at a tenth
+    of the cost of building and dumping a model for every chunk."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def event_stream(events: AsyncIterable[str | bytes]) -> StreamingResponse:
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

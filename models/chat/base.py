@@ -110,6 +110,15 @@ class TextDelta:
     # the tokens generated since the last delta, where the request asked for logprobs
     logprobs: tuple[TokenLogprob, ...] = ()
 
+    def then(self, later: TextDelta) -> TextDelta:
+        """This delta and the `later` one as one."""
+        return TextDelta(
+            self.text + later.text,
+            later.completion_tokens,
+            later.finish_reason,
+            self.logprobs + later.logprobs,
+        )
+
 
 class RequestRejected(ValueError):
     """The engine refused this request's parameters (e.g. a JSON schema it cannot compile)."""
@@ -280,6 +289,14 @@ async def relay(
     try:
         while True:
             item = await deltas.get()
+            # the deltas delivered while the consumer was busy go on as one (vLLM's engine
+            # merges a request's outputs the same way): one chunk, not one per token
+            while isinstance(item, TextDelta) and item.finish_reason is None and deltas.qsize():
+                later = deltas.get_nowait()
+                if isinstance(later, BaseException):
+                    yield item
+                    raise later
+                item = item.then(later)
             if isinstance(item, BaseException):
                 raise item
             yield item
