@@ -99,8 +99,9 @@ async def direct(
     max_tokens: int,
     label: str = "engine direct",
     ignore_eos: bool = False,
+    messages: list[dict[str, str]] = PROMPT,
 ) -> Run:
-    prompt = backend.render_chat(PROMPT)
+    prompt = backend.render_chat(messages)
 
     async def one(i: int) -> tuple[float, int, float]:
         start, first, tokens = time.perf_counter(), 0.0, 0

@@ -98,7 +98,9 @@ def main() -> None:
             data_dir=Path(tmp) / "data",
             models=[spec],
             server=ServerSettings(max_inflight_per_model=max(args.concurrency) + 8),
-            registry=RegistrySettings(memory_budget_gb=1000, preload=[spec.id]),
+            # no preload: the warm-up's first request loads the engine (uvicorn gives a start
+            # 60 s, less than vLLM's on a busy 2-core machine)
+            registry=RegistrySettings(memory_budget_gb=1000),
         )
         servers = {
             "localshang": lambda: live_server(create_app(settings)),

@@ -95,6 +95,7 @@ class _Scheduler(SlotScheduler[_Request]):
     def __init__(self, backend: LlamaCppChat, name: str) -> None:
         self._b = backend
         self._batch = llama_cpp.llama_batch_init(backend.n_batch, 0, 1)
+        self._threads_batch = backend.threads  # what the context's n_threads_batch is now
         super().__init__(backend.max_batch_size, backend.stats, name)
 
     def close(self) -> None:
@@ -122,6 +123,7 @@ class _Scheduler(SlotScheduler[_Request]):
             if request.generated:
                 outputs.append((request, n))
                 put(request.last_token, request.position, request.seq, True)
+        decoding = n
         for request in active:
             left = len(request.prompt_ids) - request.fed
             if request.generated or not left or n >= budget:
@@ -133,6 +135,10 @@ class _Scheduler(SlotScheduler[_Request]):
             if request.fed == len(request.prompt_ids):
                 outputs.append((request, n - 1))
         batch.n_tokens = n
+        # llama.cpp runs every batch of more than one token on n_threads_batch, decode steps of
+        # several requests too: only a step that carries prompt tokens gets threads_batch, so
+        # prefill takes the spare cores while decoding keeps to `threads` (steady on a shared box)
+        self._use_threads_batch(self._b.threads_batch if n > decoding else self._b.threads)
         status = llama_cpp.llama_decode(self._b.ctx, batch)
         if status != 0:
             error = RuntimeError(f"llama_decode failed with status {status}")
@@ -153,6 +159,11 @@ class _Scheduler(SlotScheduler[_Request]):
             if not going_on:
                 self._end(request.seq)
         self._count()
+
+    def _use_threads_batch(self, threads: int) -> None:
+        if threads != self._threads_batch:
+            llama_cpp.llama_set_n_threads(self._b.ctx, self._b.threads, threads)
+            self._threads_batch = threads
 
     def _advance(self, request: _Request, index: int) -> bool:
         """Sample the request's next token and send the text it makes safe; False when finished."""
@@ -217,8 +228,9 @@ class LlamaCppChat(ChatBackend):
                       the decoding requests
       threads         CPU threads (default 1: on a shared 2-core machine 2 threads collapsed to
                       0.3-2.5 tok/s when the other core was busy)
-      threads_batch   CPU threads for prompt processing (default: threads); more cuts the time
-                      to first token under load where cores are free
+      threads_batch   CPU threads of the steps that carry prompt tokens (default: threads);
+                      steps that only decode keep to `threads`. More cuts the time to first
+                      token where cores are free
       n_gpu_layers    layers offloaded to a GPU in a CUDA/Metal build (default 0)
       use_extra_bufts llama.cpp's repacked CPU weight layouts (default true)
       chat_template   a Jinja chat template replacing the one in the GGUF
@@ -259,13 +271,13 @@ class LlamaCppChat(ChatBackend):
         if self.max_batch_size < 1 or self.n_batch < self.max_batch_size:
             llama_cpp.llama_model_free(self._model)
             raise ValueError("max_batch_size must be at least 1 and n_batch at least that")
-        threads = int(options.get("threads", 1))
+        self.threads = int(options.get("threads", 1))
+        self.threads_batch = int(options.get("threads_batch", self.threads))
         ctx_params = llama_cpp.llama_context_default_params()
         ctx_params.n_ctx = self.context_length * self.max_batch_size
         ctx_params.n_batch = ctx_params.n_ubatch = self.n_batch
         ctx_params.n_seq_max = self.max_batch_size
-        ctx_params.n_threads = threads
-        ctx_params.n_threads_batch = int(options.get("threads_batch", threads))
+        ctx_params.n_threads = ctx_params.n_threads_batch = self.threads
         ctx_params.kv_unified = False  # each sequence owns context_length cells
         self.ctx = llama_cpp.llama_init_from_model(self._model, ctx_params)
         if not self.ctx:

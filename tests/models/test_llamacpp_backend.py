@@ -140,6 +140,22 @@ async def test_generation_stops_at_the_end_of_the_context(qwen_spec: ModelSpec) 
 
 
 @session_loop
+async def test_prompts_prefilled_on_two_threads_continue_as_on_one(
+    qwen_spec: ModelSpec, backend: LlamaCppChat
+) -> None:
+    # threads_batch is a speed knob (steps carrying prompt tokens run on it, decoding on
+    # `threads`): each thread computes whole rows, so the greedy text is the same
+    two = qwen_spec.model_copy(update={"options": qwen_spec.options | {"threads_batch": 2}})
+    prefilled_on_two = LlamaCppChat.load(two, Path(two.path))
+    try:
+        prompt = chat(backend, f"Translate into Chinese: {PRODUCT}")
+        expected = await text_of(backend, prompt, max_tokens=16, temperature=0)
+        assert await text_of(prefilled_on_two, prompt, max_tokens=16, temperature=0) == expected
+    finally:
+        prefilled_on_two.close()
+
+
+@session_loop
 async def test_stop_string_truncates_the_text_and_is_never_streamed(
     backend: LlamaCppChat,
 ) -> None:
