@@ -17,36 +17,39 @@ from server.limits import InflightGate
 from server.state import app_services
 from server.tenancy import CallerDep
 
+# The lookups are `async def` though they never await: FastAPI runs a plain `def` dependency in
+# its thread pool, a hop to another thread and back on every request for an attribute read.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     return app_services(request).settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return app_services(request).registry
 
 
-def get_accounts(request: Request) -> AccountService:
+async def get_accounts(request: Request) -> AccountService:
     return app_services(request).accounts
 
 
-def get_jobs(request: Request) -> JobService:
+async def get_jobs(request: Request) -> JobService:
     return app_services(request).jobs
 
 
-def get_glossaries(request: Request) -> GlossaryStore:
+async def get_glossaries(request: Request) -> GlossaryStore:
     return app_services(request).jobs.services.glossaries
 
 
-def get_retention(request: Request) -> Retention:
+async def get_retention(request: Request) -> Retention:
     return app_services(request).retention
 
 
-def get_text_pipelines(request: Request) -> TextPipelines:
+async def get_text_pipelines(request: Request) -> TextPipelines:
     return app_services(request).text
 
 
-def get_gate(request: Request) -> InflightGate:
+async def get_gate(request: Request) -> InflightGate:
     return app_services(request).gate
 
 

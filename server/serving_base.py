@@ -66,10 +66,11 @@ class ModelService(Generic[EngineT]):
         self.meter = meter or Meter.off()
 
     @classmethod
-    def per_request(
+    async def per_request(
         cls: type[ServiceT], registry: RegistryDep, gate: GateDep, meter: MeterDep
     ) -> ServiceT:
-        """The FastAPI dependency that builds the service for a request (metered to its tenant)."""
+        """The FastAPI dependency that builds the service for a request (metered to its tenant);
+        async, so that FastAPI calls it on the event loop, not through its thread pool."""
         return cls(registry, gate, meter)
 
     def resolve(self, model: str) -> ModelSpec:

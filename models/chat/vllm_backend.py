@@ -9,6 +9,7 @@ import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from pathlib import Path
@@ -62,6 +63,7 @@ KNOWN_OPTIONS = (
     "tool_parser",
 )
 CPU_DEFAULT_KV_CACHE_GB = 1.0
+_COUNTED_KEPT = 256  # counted prompts whose ids wait for their generate (requests in flight)
 
 
 class VLLMChat(ChatBackend):
@@ -120,6 +122,9 @@ class VLLMChat(ChatBackend):
         # Token ids the tokenizer puts in front of every text (a BOS for Llama-style ones).
         self._prefix = list(self._tokenizer.encode("", add_special_tokens=True))
         self._loop: asyncio.AbstractEventLoop | None = None
+        # the ids of prompts counted and not yet generated: the server counts a prompt's tokens
+        # (on the event loop) just before it runs it, so generate need not encode it again
+        self._counted: OrderedDict[str, list[int]] = OrderedDict()
 
     @classmethod
     def load(cls, spec: ModelSpec, path: Path) -> VLLMChat:
@@ -174,7 +179,10 @@ class VLLMChat(ChatBackend):
         return list(self._tokenizer.convert_ids_to_tokens(list(ids)))
 
     def count_tokens(self, prompt: str) -> int:
-        return len(self._encode(prompt))
+        ids = self._counted[prompt] = self._encode(prompt)
+        if len(self._counted) > _COUNTED_KEPT:
+            self._counted.popitem(last=False)
+        return len(ids)
 
     def _encode(self, prompt: str) -> list[int]:
         """Token ids of `prompt`, with the tokenizer's BOS only where the text lacks one.
@@ -196,7 +204,9 @@ class VLLMChat(ChatBackend):
         self._check_loop()
         # vLLM would index its logits with them
         check_token_ids(options.stop_token_ids, self._vocab_size, "stop_token_ids")
-        ids = await asyncio.to_thread(self._encode, prompt)
+        ids = self._counted.pop(prompt, None)
+        if ids is None:
+            ids = await asyncio.to_thread(self._encode, prompt)
         request_id = f"{self._model_id}-{uuid.uuid4().hex}"
         stream = engine.generate(
             tokens_input(ids, prompt=prompt), sampling_params(options), request_id
