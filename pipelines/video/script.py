@@ -219,7 +219,9 @@ async def write_script(
             "content": f"Write a voice-over in {language.name} for a {request.duration_s:.0f}-second "
             f"product video.\nKeywords: {', '.join(request.keywords)}\n{facts}{heard}"
             f"Write exactly {len(slots)} lines, each a short spoken sentence in {language.name}, "
-            f"{limits}; each line says something different.\n{answer_as}",
+            f"{limits}; each line says something different. State only what the keywords and "
+            "facts say: no other numbers, materials, certifications or features.\n"
+            f"{answer_as}",
         },
     ]
     problems: list[str] = []
