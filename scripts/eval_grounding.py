@@ -103,14 +103,14 @@ def corpus() -> None:
     print(f"corpus: good lines flagged {flagged}/{good}; invented specs caught {caught}/{good}")
 
 
-async def model_runs(seeds: int) -> None:
+async def model_runs(seeds: int, scripts: bool) -> None:
     settings = load_settings(None)
     registry = ModelRegistry(settings.models, settings.model_dir, settings.registry)
     spec = registry.default("chat")
     languages = load_languages()
     try:
         async with registry.use(spec.id, kind="chat") as backend:
-            for name, keywords in PRODUCTS:
+            for name, keywords in PRODUCTS if scripts else []:
                 request = ScriptRequest(tuple(keywords), "", "", 15.0)
                 for code in ("zh", "en"):
                     for seed in range(seeds):
@@ -126,19 +126,20 @@ async def model_runs(seeds: int) -> None:
                             print(f"  ok      {line.text}")
             copywriter = Copywriter(backend, spec.id)
             for seed in range(seeds):
-                try:
-                    result = await copywriter.write(
-                        CopywritingInput(
-                            product=STEEL_CUP,
-                            target_languages=["en", "zh"],
-                            max_attempts=1,
-                            seed=seed,
+                for code in ("en", "zh"):  # apart: one language refused loses not the other
+                    try:
+                        result = await copywriter.write(
+                            CopywritingInput(
+                                product=STEEL_CUP,
+                                target_languages=[code],
+                                max_attempts=1,
+                                seed=seed,
+                            )
                         )
-                    )
-                except OutputRejected as exc:  # the one attempt did not validate
-                    print(f"\n[copy seed {seed}] rejected: {exc}")
-                    continue
-                for copy in result.copies:
+                    except OutputRejected as exc:  # the one attempt did not validate
+                        print(f"\n[copy {code} seed {seed}] rejected: {exc}")
+                        continue
+                    copy = result.copies[0]
                     print(f"\n[copy {copy.language} seed {seed}]")
                     for item in copy.ungrounded:
                         print(f"  FLAGGED {item.action} {item.field}: {item.line}  <- {item.fact}")
@@ -155,11 +156,12 @@ async def model_runs(seeds: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-runs", action="store_true", help="also run the chat model")
+    parser.add_argument("--copy-only", action="store_true", help="model runs: copy only")
     parser.add_argument("--seeds", type=int, default=2, help="runs per product and language")
     args = parser.parse_args(argv)
     corpus()
     if args.model_runs:
-        asyncio.run(model_runs(args.seeds))
+        asyncio.run(model_runs(args.seeds, not args.copy_only))
     return 0
 
 
