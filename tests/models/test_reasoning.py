@@ -4,6 +4,7 @@ way the text is cut into tokens."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -108,10 +109,11 @@ def test_the_thinking_budget_is_a_reasoning_models_and_typos_fail_at_start_up() 
     assert spec(reasoning_parser="deepseek_r1").reasoning_budget_tokens == 1024
     thinker = spec(reasoning_parser="deepseek_r1", reasoning_budget_tokens=256)
     assert thinker.reasoning_budget_tokens == 256
-    for wrong, message in [
+    wrongs: list[tuple[dict[str, Any], str]] = [
         ({"reasoning_parser": "deepseek-r1"}, "unknown reasoning_parser"),
         ({"reasoning_budget_tokens": 256}, "set reasoning_parser too"),
         ({"reasoning_parser": "deepseek_r1", "reasoning_budget_tokens": 0}, "a count >= 1"),
-    ]:
+    ]
+    for wrong, message in wrongs:
         with pytest.raises(ValueError, match=message):
             spec(**wrong)

@@ -29,7 +29,7 @@ PRODUCT = {
     "features": ["leak-proof lid", "double-wall"],
     "transcript": "This bottle keeps your coffee hot all day.",
 }
-COPY_EN = {
+COPY_EN: dict[str, Any] = {
     "title": "Yiwu Star Insulated Steel Bottle 500 ml",
     "selling_points": ["Keeps drinks cold", "Leak-proof lid", "Gift-ready box"],
     "description": "A double-wall stainless steel bottle for every day, only $12.99.",
