@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import ctypes
 import functools
-import json
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ from models.chat.base import (
     generation_defaults,
     relay,
 )
+from models.chat.gguf import gguf_file, read_generation_config
 from models.chat.llamacpp_cpu import load_cpu_variant
 from models.chat.llamacpp_sampling import logits_row, sampler_chain
 from models.chat.logprobs import PendingLogprobs, token_logprob
@@ -253,7 +253,7 @@ class LlamaCppChat(ChatBackend):
 
     def __init__(self, spec: ModelSpec, path: Path) -> None:
         options = spec.options
-        gguf = _gguf_file(path, options.get("gguf_file"))
+        gguf = gguf_file(path, options.get("gguf_file"))
         llama_cpp.llama_log_set(_route_engine_log, ctypes.c_void_p(0))
         load_cpu_variant()
         llama_cpp.llama_backend_init()
@@ -285,7 +285,7 @@ class LlamaCppChat(ChatBackend):
             raise ValueError(f"llama.cpp could not create a context for {gguf}")
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.stats = BatchStats()
-        generation_config = _generation_config(gguf)
+        generation_config = read_generation_config(gguf)
         self.sampling_defaults = generation_defaults(generation_config)
         eot = llama_cpp.llama_vocab_eot(self.vocab)
         self.eos_ids = end_of_sequence_ids(llama_cpp.llama_vocab_eos(self.vocab), generation_config)
@@ -408,20 +408,3 @@ class LlamaCppChat(ChatBackend):
         self._scheduler.close()
         llama_cpp.llama_free(self.ctx)
         llama_cpp.llama_model_free(self._model)
-
-
-def _gguf_file(path: Path, name: str | None) -> Path:
-    if path.is_file():
-        return path
-    if name:
-        return path / name
-    found = sorted(path.glob("*.gguf"))
-    if len(found) != 1:
-        raise ValueError(f"{path} holds {len(found)} .gguf files; name one with gguf_file")
-    return found[0]
-
-
-def _generation_config(gguf: Path) -> dict[str, Any]:
-    """The generation_config.json beside the GGUF, if any (GGUF files carry none of their own)."""
-    path = gguf.parent / "generation_config.json"
-    return dict(json.loads(path.read_text())) if path.is_file() else {}

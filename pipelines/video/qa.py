@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import numpy as np
 from pypinyin import lazy_pinyin
 
 from pipelines.languages import Language
@@ -299,46 +298,6 @@ def voice_coverage(words: Sequence[Sequence[Any]], duration_s: float) -> float:
         span_end = max(span_end, end)
     covered += span_end - span_start
     return round(min(1.0, covered / duration_s), 3) if duration_s > 0 else 0.0
-
-
-VOICE_FRAME_S = 0.02
-VOICE_ACTIVE_DB = -30.0  # a frame of the voice track within this of its loudest is speech
-MAX_LAG_S = 0.1  # the mix may lag the voice track by the AAC encoder's delay
-
-
-def voice_over_background_db(mix: np.ndarray, voice: np.ndarray, rate: int) -> float | None:
-    """How far the voice stands over everything else in the final `mix` while it speaks, in dB
-    (None where the voice track is silent): what decides whether a buyer can follow it.
-
-    The mix is the voice track at one gain (the loudness normalisation is linear) plus the clip's
-    own sound: the voice's part is the mix's least-squares projection on the voice track (at
-    the lag, up to MAX_LAG_S, where they correlate best), the rest is the background (and the
-    coding noise, which caps the figure for a clean voice).
-    """
-    n = min(len(mix), len(voice))
-    frame = max(1, round(VOICE_FRAME_S * rate))
-    frames = n // frame
-    if frames == 0:
-        return None
-    mix, voice = (
-        mix[: frames * frame].astype(np.float64),
-        voice[: frames * frame].astype(np.float64),
-    )
-    size = 1 << int(2 * n - 1).bit_length()
-    correlation = np.fft.irfft(np.fft.rfft(mix, size) * np.conj(np.fft.rfft(voice, size)), size)
-    most = round(MAX_LAG_S * rate)
-    lags = np.r_[0 : most + 1, -most:0]
-    lag = int(lags[np.argmax(correlation[lags])])
-    voice = np.roll(voice, lag)  # the mix at t holds the voice track at t - lag
-    energy = (voice.reshape(frames, frame) ** 2).mean(axis=1)
-    active = np.repeat(energy > energy.max() * 10 ** (VOICE_ACTIVE_DB / 10), frame)
-    if energy.max() <= 0 or not active.any():
-        return None
-    m, v = mix[active], voice[active]
-    gain = float(m @ v) / float(v @ v)
-    rest = float(((m - gain * v) ** 2).sum())
-    spoken = float(((gain * v) ** 2).sum())
-    return round(10 * math.log10(max(spoken, 1e-12) / max(rest, 1e-12)), 1)
 
 
 def judge(

@@ -17,7 +17,7 @@ from models.asr import TranscriptionBackend
 from pipelines.errors import OutputRejected
 from pipelines.languages import Language, load_languages
 from pipelines.platform.jobs.context import JobContext
-from pipelines.video.audio import ASR_RATE, listen, read_wav
+from pipelines.video.audio import ASR_RATE, listen, read_wav, voice_over_background_db
 from pipelines.video.dubbing_input import DubbingInput
 from pipelines.video.ffmpeg import FFmpeg, MediaInfo
 from pipelines.video.parent import SOURCE_ARTIFACT
@@ -30,7 +30,6 @@ from pipelines.video.qa import (
     findings,
     line_report,
     voice_coverage,
-    voice_over_background_db,
     worst,
 )
 from pipelines.video.readback import read_back
