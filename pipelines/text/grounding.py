@@ -135,6 +135,8 @@ CONCEPTS: tuple[Concept, ...] = (
         r"多种尺寸|多个尺寸|多尺寸|尺码|尺寸可选|大号|小号|中号",
         r"size|尺寸|码|XL",
     ),
+    _concept("rust-proof", r"rust(?:-proof|proof|ing|s)?|防锈|不生锈|不锈(?!钢)"),
+    _concept("no condensation", r"condensation|sweat[- ]?proof|防冷凝|冷凝|不出汗"),
     _concept("opacity", r"opaque|frosted|matte|不透明|磨砂"),
     _concept(
         "origin",
