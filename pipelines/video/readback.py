@@ -12,7 +12,7 @@ it is read back, and checked for words left in another script.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -71,13 +71,20 @@ async def read_back(
                 merchant_language=merchant.code,
                 glossary_entries=params.glossary_entries,
             )
-            async with inference_span(ctx, "chat"):
+            reads = reader not in (None, back_translation.as_written)
+            async with inference_span(ctx, "chat" if reads else "embedding"):
                 result = await checker.check(request, catalogue.get(spoken), language, merchant)
             checked = result.lines
         if len(checked) != len(texts):  # not checked against its source: read back only
             said = [text for text in texts if text]
-            async with inference_span(ctx, "chat"):
-                read = iter(await reader(said) if reader is not None else [None] * len(said))
+            read: Iterator[str | None]
+            if reader is None:
+                read = iter([None] * len(said))
+            elif reader is back_translation.as_written:  # no model reads it
+                read = iter(await reader(said))
+            else:
+                async with inference_span(ctx, "chat"):
+                    read = iter(await reader(said))
             readings = [next(read) if text else None for text in texts]
             written = " ".join([*params.keywords, params.product_facts])
             checked = [

@@ -82,6 +82,7 @@ async def own_job(client: httpx.AsyncClient, clips: dict[str, Clip]) -> dict[str
         languages="en,es",
         **{"scripts.en": OWN_SRT},
         scripts=json.dumps({"es": "Agua fresca todo el día.\nLigera y fácil de llevar."}),
+        back_translate="false",  # the merchant's own lines, not read back: no chat model at all
     )
     assert response.status_code == 200, response.text
     return await _finished(client, response.json())
@@ -119,6 +120,7 @@ async def test_own_srt_dub_speaks_the_users_lines_without_a_chat_model(
         assert script["source"] == {"source": "user"} and script["mode"] == "own"
         qa = result["languages"][code]["qa"]  # QA still listened to the dub
         assert qa["script_source"] == "user" and qa["back_transcription"]["text"] is not None
+        assert qa["read_back"] and all(line["back_translation"] is None for line in qa["read_back"])
     assert "chat" not in result["timings"]["inference_s"]  # no script written, no line shortened
     assert "source.video" in {a["name"] for a in own_job["artifacts"]}  # kept for a re-dub
 
