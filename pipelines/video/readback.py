@@ -147,10 +147,14 @@ def _sources(
 
 
 def _embedding_model(ctx: JobContext) -> str | None:
-    """The configured embedding model that compares meaning, if there is one."""
+    """The configured embedding model that compares meaning, if there is one and its weights are
+    here (without them the lines are read back unchecked, not the dub failed)."""
+    registry = ctx.services.registry
     try:
-        spec = ctx.services.registry.default("embedding")
+        spec = registry.default("embedding")
     except ModelNotFound:
+        return None
+    if spec.path and not registry.path_of(spec).exists():
         return None
     model_id: str = spec.id
     return model_id
