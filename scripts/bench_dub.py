@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         service = JobService.from_settings(settings, registry, types=JobTypes([DUBBING_JOB]))
         await service.start()
         try:
-            clip = args.clip or make_clip(Path(scratch) / "clip.mp4", args.seconds)
+            clip = Path(scratch) / "clip.mp4"  # an upload is moved in: yours stays where it is
+            _ = shutil.copy(args.clip, clip) if args.clip else make_clip(clip, args.seconds)
             upload_id, info = accept_clip(settings.data_dir, "default", clip, settings.video)
             started = time.monotonic()
             job = await service.submit(
