@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -41,6 +42,7 @@ from pipelines.text.presets import ChannelPreset, load_presets
 from pipelines.text.translate import Translator
 from pipelines.text.translation_schema import TranslationInput
 
+T = TypeVar("T")
 JSON_PREFILL = '{"title": "'
 
 
@@ -55,6 +57,19 @@ def _error_summary(exc: ValidationError) -> list[str]:
         f"{'.'.join(str(p) for p in error['loc']) or 'object'}: {error['msg']}"
         for error in exc.errors()[:6]
     ]
+
+
+def _copy_lines(copy: ProductCopy) -> list[str]:
+    """The copy's lines in one order: title, selling points, description, voice-overs."""
+    voiceovers = [line.voiceover for line in copy.video_script]
+    return [copy.title, *copy.selling_points, copy.description, *voiceovers]
+
+
+def _fields(copy: ProductCopy, lines: Sequence[T]) -> tuple[T, list[T], T, list[T]]:
+    """`lines`, one per line of `copy` in _copy_lines' order, as title, selling points,
+    description and voice-overs."""
+    points = len(copy.selling_points)
+    return lines[0], list(lines[1 : 1 + points]), lines[1 + points], list(lines[2 + points :])
 
 
 # --- the pipeline ---------------------------------------------------------------------------
@@ -109,19 +124,16 @@ class Copywriter:
 
     async def _read_back(self, copy: LanguageCopy, request: CopywritingInput) -> LanguageCopy:
         """`copy` with what each of its lines says in the merchant's language."""
-        points, script = copy.selling_points, [line.voiceover for line in copy.video_script]
         readings = await back_translation.back_translate(
             Translator(self.backend, self.model_name, max_parallel=self._max_parallel),
-            [copy.title, *points, copy.description, *script],
+            _copy_lines(copy),
             copy.language,
             request.merchant_language,
             request.seed,
         )
+        title, points, description, script = _fields(copy, readings)
         reading = CopyReading(
-            title=readings[0],
-            selling_points=readings[1 : 1 + len(points)],
-            description=readings[1 + len(points)],
-            video_script=readings[2 + len(points) :],
+            title=title, selling_points=points, description=description, video_script=script
         )
         return copy.model_copy(update={"back_translation": reading})
 
@@ -130,12 +142,11 @@ class Copywriter:
     ) -> ProductCopy | None:
         """`copy` translated into `language` line by line, with the translation checks (numbers,
         prices and codes kept); None if a line fails them or the result fails the copy's."""
-        points, script = copy.selling_points, copy.video_script
         result = await Translator(
             self.backend, self.model_name, max_parallel=self._max_parallel
         ).translate(
             TranslationInput(
-                text=[copy.title, *points, copy.description, *(line.voiceover for line in script)],
+                text=_copy_lines(copy),
                 target_languages=[language.code],
                 seed=request.seed,
                 on_failure="report",
@@ -145,15 +156,15 @@ class Copywriter:
         lines = [item.text for item in result.translations]
         if any(line is None for line in lines):
             return None
-        said = [str(line) for line in lines]
+        title, points, description, script = _fields(copy, [str(line) for line in lines])
         try:
             translated = ProductCopy(
-                title=said[0],
-                selling_points=said[1 : 1 + len(points)],
-                description=said[1 + len(points)],
+                title=title,
+                selling_points=points,
+                description=description,
                 video_script=[
                     line.model_copy(update={"voiceover": text})
-                    for line, text in zip(script, said[2 + len(points) :], strict=True)
+                    for line, text in zip(copy.video_script, script, strict=True)
                 ],
             )
         except ValueError:  # a line too long for the schema
